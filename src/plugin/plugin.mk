@@ -1,0 +1,32 @@
+# src/plugin: the Dovecot modules. They link no sanitizer runtime but UBSan:
+# Dovecot's binaries are not ASan-built, so an ASan module could not load.
+# Sources they share with the daemons (Status) are compiled in again with
+# the plugin's flags.
+PLUGIN_COMMON_SOURCES = \
+	src/common/status.cc src/common/status.h \
+	src/plugin/mobilesync_plugin.h \
+	src/plugin/plugin_settings.cc src/plugin/plugin_settings.h
+
+module_LTLIBRARIES += src/plugin/lib20_mobilesync_plugin.la
+src_plugin_lib20_mobilesync_plugin_la_SOURCES = \
+	src/plugin/mobilesync_plugin.cc $(PLUGIN_COMMON_SOURCES)
+src_plugin_lib20_mobilesync_plugin_la_CPPFLAGS = $(DOVECOT_CPPFLAGS)
+src_plugin_lib20_mobilesync_plugin_la_CXXFLAGS = $(PLUGIN_CXXFLAGS)
+src_plugin_lib20_mobilesync_plugin_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+
+module_LTLIBRARIES += src/plugin/lib95_mobilesync_lda_plugin.la
+src_plugin_lib95_mobilesync_lda_plugin_la_SOURCES = \
+	src/plugin/mobilesync_lda_plugin.cc src/plugin/mobilesync_plugin.h
+src_plugin_lib95_mobilesync_lda_plugin_la_CPPFLAGS = $(DOVECOT_CPPFLAGS)
+src_plugin_lib95_mobilesync_lda_plugin_la_CXXFLAGS = $(PLUGIN_CXXFLAGS)
+src_plugin_lib95_mobilesync_lda_plugin_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+
+# A copy of the main module claiming a wrong ABI: the integration test shows
+# that Dovecot refuses it. Built for tests only, never installed.
+check_LTLIBRARIES += tests/integration/wrong_abi/lib20_mobilesync_plugin.la
+tests_integration_wrong_abi_lib20_mobilesync_plugin_la_SOURCES = \
+	src/plugin/mobilesync_plugin.cc $(PLUGIN_COMMON_SOURCES)
+tests_integration_wrong_abi_lib20_mobilesync_plugin_la_CPPFLAGS = \
+	$(DOVECOT_CPPFLAGS) -DMOBILESYNC_ABI_VERSION='"0.0.ABIv0(0.0.0)"'
+tests_integration_wrong_abi_lib20_mobilesync_plugin_la_CXXFLAGS = $(PLUGIN_CXXFLAGS)
+tests_integration_wrong_abi_lib20_mobilesync_plugin_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere

@@ -1,0 +1,1 @@
+# src/sync_agent/engine: the sans-I/O sync engine.

@@ -1,0 +1,1 @@
+# src/wire: the sync protocol (frames, codec, limits). No I/O.
