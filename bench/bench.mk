@@ -1,0 +1,1 @@
+# bench: test programs (check_PROGRAMS += ...)

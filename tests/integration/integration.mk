@@ -1,0 +1,1 @@
+# tests/integration: test programs (check_PROGRAMS += ...)

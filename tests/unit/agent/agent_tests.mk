@@ -1,0 +1,1 @@
+# tests/unit/agent: test programs (check_PROGRAMS += ...)

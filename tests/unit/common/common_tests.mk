@@ -1,0 +1,1 @@
+# tests/unit/common: test programs (check_PROGRAMS += ...)

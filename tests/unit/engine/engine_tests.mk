@@ -1,0 +1,1 @@
+# tests/unit/engine: test programs (check_PROGRAMS += ...)

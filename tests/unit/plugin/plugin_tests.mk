@@ -1,0 +1,1 @@
+# tests/unit/plugin: test programs (check_PROGRAMS += ...)

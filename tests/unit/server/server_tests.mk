@@ -1,0 +1,1 @@
+# tests/unit/server: test programs (check_PROGRAMS += ...)

@@ -1,0 +1,1 @@
+# tests/unit/wire: test programs (check_PROGRAMS += ...)
