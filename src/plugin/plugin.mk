@@ -12,6 +12,7 @@ src_plugin_lib20_mobilesync_plugin_la_SOURCES = \
 	src/plugin/mobilesync_plugin.cc $(PLUGIN_COMMON_SOURCES)
 src_plugin_lib20_mobilesync_plugin_la_CPPFLAGS = $(DOVECOT_CPPFLAGS)
 src_plugin_lib20_mobilesync_plugin_la_CXXFLAGS = $(PLUGIN_CXXFLAGS)
+src_plugin_lib20_mobilesync_plugin_la_LIBADD = $(PLUGIN_LIBS)
 src_plugin_lib20_mobilesync_plugin_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 
 module_LTLIBRARIES += src/plugin/lib95_mobilesync_lda_plugin.la
@@ -19,6 +20,7 @@ src_plugin_lib95_mobilesync_lda_plugin_la_SOURCES = \
 	src/plugin/mobilesync_lda_plugin.cc src/plugin/mobilesync_plugin.h
 src_plugin_lib95_mobilesync_lda_plugin_la_CPPFLAGS = $(DOVECOT_CPPFLAGS)
 src_plugin_lib95_mobilesync_lda_plugin_la_CXXFLAGS = $(PLUGIN_CXXFLAGS)
+src_plugin_lib95_mobilesync_lda_plugin_la_LIBADD = $(PLUGIN_LIBS)
 src_plugin_lib95_mobilesync_lda_plugin_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 
 # A copy of the main module claiming a wrong ABI: the integration test shows
@@ -29,4 +31,5 @@ tests_integration_wrong_abi_lib20_mobilesync_plugin_la_SOURCES = \
 tests_integration_wrong_abi_lib20_mobilesync_plugin_la_CPPFLAGS = \
 	$(DOVECOT_CPPFLAGS) -DMOBILESYNC_ABI_VERSION='"0.0.ABIv0(0.0.0)"'
 tests_integration_wrong_abi_lib20_mobilesync_plugin_la_CXXFLAGS = $(PLUGIN_CXXFLAGS)
+tests_integration_wrong_abi_lib20_mobilesync_plugin_la_LIBADD = $(PLUGIN_LIBS)
 tests_integration_wrong_abi_lib20_mobilesync_plugin_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere

@@ -1,1 +1,7 @@
-# tests/unit/plugin: test programs (check_PROGRAMS += ...)
+# tests/unit/plugin: the plugin's pure C++ parts (no Dovecot needed).
+check_PROGRAMS += tests/unit/plugin/plugin_unit_test
+tests_unit_plugin_plugin_unit_test_SOURCES = \
+	tests/unit/plugin/plugin_settings_test.cc \
+	src/plugin/plugin_settings.cc
+tests_unit_plugin_plugin_unit_test_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_plugin_plugin_unit_test_LDADD = src/common/libmscommon.la $(GTEST_LIBS)
