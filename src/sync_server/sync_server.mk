@@ -1,5 +1,14 @@
 # src/sync_server: mobilesync-server (reference remote server) and
 # mobilesync-device (its device API client).
+
+# The store: per-user window, action list, outbox (SQLite by default).
+noinst_LTLIBRARIES += src/sync_server/libmsstore.la
+src_sync_server_libmsstore_la_SOURCES = \
+	src/sync_server/store/message_store.h \
+	src/sync_server/store/sqlite_store.cc src/sync_server/store/sqlite_store.h
+src_sync_server_libmsstore_la_CXXFLAGS = $(AM_CXXFLAGS) $(SQLITE3_CFLAGS) $(OPENSSL_CFLAGS)
+src_sync_server_libmsstore_la_LIBADD = src/common/libmscommon.la $(SQLITE3_LIBS) $(OPENSSL_LIBS)
+
 noinst_LTLIBRARIES += src/sync_server/libmsserver.la
 src_sync_server_libmsserver_la_SOURCES = \
 	src/sync_server/server_config.cc src/sync_server/server_config.h

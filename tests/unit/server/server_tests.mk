@@ -1,1 +1,7 @@
-# tests/unit/server: test programs (check_PROGRAMS += ...)
+# tests/unit/server: the store, provisioning files, trigger messages, device
+# API request parsing.
+check_PROGRAMS += tests/unit/server/store_test
+tests_unit_server_store_test_SOURCES = tests/unit/server/sqlite_store_test.cc
+tests_unit_server_store_test_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_server_store_test_LDADD = src/sync_server/libmsstore.la \
+	tests/harness/libmsharness.la $(GTEST_LIBS)
