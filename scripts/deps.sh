@@ -7,6 +7,7 @@ MS_DEPS=(
   libevent-dev libssl-dev openssl libsqlite3-dev
   libprotobuf-dev protobuf-compiler
   libgtest-dev libbenchmark-dev
+  nlohmann-json3-dev python3-aiosmtpd
   clang libclang-rt-14-dev
   python3 procps
 )

@@ -28,6 +28,7 @@ Status LoadServerConfig(const std::string& path, ServerConfig* out) {
   if (s.ok()) s = f.GetString("devices_file", &c.devices_file);
   if (s.ok()) s = f.GetHostPort("smtp", &c.smtp_host, &c.smtp_port);
   if (s.ok()) s = f.GetString("trigger_secret_file", &c.trigger_secret_file);
+  if (s.ok()) s = f.GetString("trigger_from", &c.trigger_from);
   if (s.ok()) s = f.GetString("log_level", &log_level);
   if (s.ok()) s = f.GetBool("syslog", &c.syslog);
   if (s.ok()) s = f.CheckAllUsed();

@@ -33,6 +33,7 @@ struct ServerConfig {
   std::string smtp_host = "127.0.0.1";
   uint16_t smtp_port = 25;
   std::string trigger_secret_file;  // optional; secret shared with the plugin
+  std::string trigger_from = "mobilesync-server@localhost";  // envelope + From:
 
   LogLevel log_level = LogLevel::kInfo;
   bool syslog = false;

@@ -1,11 +1,12 @@
-// mobilesync-server: the reference remote mobile mail server. For now it
-// loads and validates its configuration, logs, and runs its event loop until
-// SIGTERM.
+// mobilesync-server: the reference remote mobile mail server. Loads and
+// validates its configuration, opens the store, serves agents over TLS and
+// devices over the loopback HTTP API, until SIGTERM.
 #include <cstdio>
 
 #include "common/daemon.h"
 #include "common/event_loop.h"
 #include "common/log.h"
+#include "sync_server/server.h"
 #include "sync_server/server_config.h"
 
 namespace mobilesync::server {
@@ -38,11 +39,18 @@ int Run(int argc, char** argv) {
     LogError("", "cannot create the event loop");
     return kExitSoftware;
   }
+  Server server(base.get(), config);
+  s = server.Start();
+  if (!s.ok()) {
+    LogError("", "cannot start: " + s.ToString());
+    return s.IsInvalidArgument() || s.IsPermissionDenied() ? kExitConfig : kExitUnavailable;
+  }
   SignalHandlers signals;
   s = signals.Install(
       base.get(),
-      [&base] {
+      [&base, &server] {
         LogInfo("", "SIGTERM received, stopping");
+        server.Stop();
         event_base_loopexit(base.get(), nullptr);
       },
       [] { LogInfo("", "SIGHUP ignored: restart to apply a new configuration"); });
@@ -51,8 +59,9 @@ int Run(int argc, char** argv) {
     return kExitSoftware;
   }
   LogInfo("", "started (listen " + config.listen_host + ":" +
-                  std::to_string(config.listen_port) + ", database " +
-                  config.database + ")");
+                  std::to_string(server.agent_port()) + ", device API " +
+                  config.device_api_host + ":" + std::to_string(server.device_api_port()) +
+                  ", database " + config.database + ")");
   event_base_dispatch(base.get());
   LogInfo("", "stopped");
   return kExitOk;

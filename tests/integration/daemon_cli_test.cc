@@ -116,12 +116,15 @@ TEST_F(AgentConfigFiles, AgentStopsCleanlyOnSigterm) {
 
 TEST(ServerConfig, ValidatesAndStopsOnSigterm) {
   TempDir dir;
-  ASSERT_TRUE(WriteFile(dir.Sub("cert.pem"), "x\n", 0644).ok());
-  ASSERT_TRUE(WriteFile(dir.Sub("key.pem"), "x\n", 0600).ok());
-  ASSERT_TRUE(WriteFile(dir.Sub("agents"), "x\n", 0600).ok());
+  TestCa ca;
+  PemPaths cert;
+  ASSERT_TRUE(ca.Create(dir.path(), "cli").ok());
+  ASSERT_TRUE(ca.Issue(CertSpec(), dir.path(), "server", &cert).ok());
+  ASSERT_TRUE(WriteFile(dir.Sub("agents"), "corp cert_cn=agent.example users=*\n", 0600).ok());
   std::string good = "listen = 127.0.0.1:" + std::to_string(FreeLoopbackPort()) + "\n" +
-                     "tls_cert_file = " + dir.Sub("cert.pem") + "\n" +
-                     "tls_key_file = " + dir.Sub("key.pem") + "\n" +
+                     "device_api_listen = 127.0.0.1:" + std::to_string(FreeLoopbackPort()) + "\n" +
+                     "tls_cert_file = " + cert.cert + "\n" +
+                     "tls_key_file = " + cert.key + "\n" +
                      "agents_file = " + dir.Sub("agents") + "\n" +
                      "database = " + dir.Sub("store.db") + "\n";
   ASSERT_TRUE(WriteFile(dir.Sub("bad.conf"), good + "default_window = 0\n").ok());

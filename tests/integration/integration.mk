@@ -10,3 +10,32 @@ tests_integration_daemon_cli_test_SOURCES = tests/integration/daemon_cli_test.cc
 tests_integration_daemon_cli_test_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_integration_daemon_cli_test_LDADD = tests/harness/libmsharness.la $(GTEST_LIBS)
 EXTRA_tests_integration_daemon_cli_test_DEPENDENCIES = $(sbin_PROGRAMS) $(bin_PROGRAMS)
+
+# mobilesync-server end to end: device API + mobilesync-device + SMTP sink,
+# and the sync protocol from the server side over real TLS.
+check_LTLIBRARIES += tests/integration/libmsserverfixture.la
+tests_integration_libmsserverfixture_la_SOURCES = \
+	tests/integration/server_fixture.cc tests/integration/server_fixture.h \
+	src/sync_server/device_client.cc src/sync_server/device_client.h
+tests_integration_libmsserverfixture_la_CPPFLAGS = $(TEST_CPPFLAGS) $(OPENSSL_CFLAGS) \
+	$(PROTOBUF_CFLAGS) $(NLOHMANN_JSON_CFLAGS)
+tests_integration_libmsserverfixture_la_LIBADD = src/sync_server/libmsserver.la \
+	tests/harness/libmsharness.la $(OPENSSL_LIBS) $(PROTOBUF_LIBS)
+$(tests_integration_libmsserverfixture_la_OBJECTS): $(WIRE_PROTO_GEN)
+
+check_PROGRAMS += tests/integration/server_device_test
+tests_integration_server_device_test_SOURCES = tests/integration/server_device_test.cc
+tests_integration_server_device_test_CPPFLAGS = $(TEST_CPPFLAGS) $(NLOHMANN_JSON_CFLAGS) \
+	$(PROTOBUF_CFLAGS)
+tests_integration_server_device_test_LDADD = tests/integration/libmsserverfixture.la $(GTEST_LIBS)
+EXTRA_tests_integration_server_device_test_DEPENDENCIES = $(bin_PROGRAMS)
+$(tests_integration_server_device_test_OBJECTS): $(WIRE_PROTO_GEN)
+
+check_PROGRAMS += tests/integration/server_protocol_test
+tests_integration_server_protocol_test_SOURCES = tests/integration/server_protocol_test.cc
+tests_integration_server_protocol_test_CPPFLAGS = $(TEST_CPPFLAGS) $(NLOHMANN_JSON_CFLAGS) \
+	$(PROTOBUF_CFLAGS)
+tests_integration_server_protocol_test_LDADD = tests/integration/libmsserverfixture.la \
+	src/sync_server/libmsstore.la $(GTEST_LIBS)
+EXTRA_tests_integration_server_protocol_test_DEPENDENCIES = $(bin_PROGRAMS)
+$(tests_integration_server_protocol_test_OBJECTS): $(WIRE_PROTO_GEN)

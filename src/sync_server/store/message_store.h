@@ -156,6 +156,9 @@ class MessageStore {
   // NotFound for an id not in the window. No action when nothing changes.
   [[nodiscard]] virtual Status DeviceSetState(const std::string& user, uint64_t id,
                                               MessageState state) = 0;
+  // Back from Trash to the state it had before. NotFound for an id not in
+  // the window; FailedPrecondition-like InvalidArgument when not in Trash.
+  [[nodiscard]] virtual Status DeviceRestore(const std::string& user, uint64_t id) = 0;
   // Mail composed on the device. via_sync: queued as a DELIVER action;
   // otherwise recorded for SMTP and as FILED_AS_SENT once MarkOutboxSent.
   [[nodiscard]] virtual Status DeviceCompose(const std::string& user,

@@ -558,6 +558,34 @@ Status SqliteStore::DeviceSetState(const std::string& user, uint64_t id, Message
   return txn.Commit(std::move(s));
 }
 
+Status SqliteStore::DeviceRestore(const std::string& user, uint64_t id) {
+  MessageState target = MessageState::kRead;
+  {
+    Txn txn(this);
+    Status s = txn.begun();
+    MessageRecord m;
+    bool found = false;
+    if (s.ok()) s = LoadMessage(user, id, false, &found, &m);
+    if (s.ok() && (!found || m.residence != Residence::kWindow)) {
+      s = Status::NotFound("no such message", std::to_string(id));
+    }
+    if (s.ok() && m.state != MessageState::kTrash) {
+      s = Status::InvalidArgument("message is not in Trash", std::to_string(id));
+    }
+    if (s.ok()) {
+      Stmt q(db_.get(), "SELECT prev_state FROM messages WHERE user=? AND id=?");
+      q.Bind(user).BindU(id);
+      if (q.Step(&s)) target = static_cast<MessageState>(q.Int(0));
+    }
+    s = txn.Commit(std::move(s));
+    if (!s.ok()) return s;
+  }
+  if (target != MessageState::kUnread) target = MessageState::kRead;
+  // Another transaction, but the same single thread: nothing can come in
+  // between, and the state change records the RESTORE action.
+  return DeviceSetState(user, id, target);
+}
+
 Status SqliteStore::DeviceCompose(const std::string& user, const OutboxItem& item,
                                   uint64_t* id) {
   Txn txn(this);

@@ -46,6 +46,7 @@ class SqliteStore : public MessageStore {
   Status DeviceInsert(const std::string& user, const std::string& message, int64_t date,
                       uint64_t* id) override;
   Status DeviceSetState(const std::string& user, uint64_t id, MessageState state) override;
+  Status DeviceRestore(const std::string& user, uint64_t id) override;
   Status DeviceCompose(const std::string& user, const OutboxItem& item, uint64_t* id) override;
   Status GetOutboxItem(const std::string& user, uint64_t id, OutboxItem* out) override;
   Status MarkOutboxSent(const std::string& user, uint64_t id) override;
