@@ -87,12 +87,14 @@ Status ServerFixture::Start(const ServerOptions& o) {
 
 Status ServerFixture::StartServer() {
   std::string log = tmp_.Sub("server.log");
+  // The log is appended to across restarts: only what this start wrote counts.
+  const size_t offset = ServerLog().size();
   Status s = server_.Start({BuildDir() + "/src/sync_server/mobilesync-server", "-c", config_path(), "-F"},
                            log);
   if (!s.ok()) return s;
   if (!WaitFor([&] {
         std::string text = ServerLog();
-        return !server_.running() || text.find("started (listen") != std::string::npos;
+        return !server_.running() || text.find("started (listen", offset) != std::string::npos;
       })) {
     return Status::Timeout("server did not start", ServerLog());
   }
