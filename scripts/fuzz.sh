@@ -28,7 +28,7 @@
 # FUZZ_SHORT_SECONDS (time cap per target in --short, default 20).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 
 mode=""
 seconds=0
@@ -57,6 +57,7 @@ SHORT_RUNS=${FUZZ_SHORT_RUNS:-20000}
 SHORT_SECONDS=${FUZZ_SHORT_SECONDS:-20}
 # Instrument everything for coverage and sanitizers; only the link step
 # brings libFuzzer's main.
+# shellcheck disable=SC2054  # the commas belong to -fsanitize=
 CXXFLAGS_COMMON=(-std=gnu++17 -g -O1 -fno-omit-frame-pointer
   -fsanitize=address,undefined -fno-sanitize-recover=undefined)
 CXXFLAGS_OBJ=("${CXXFLAGS_COMMON[@]}" -fsanitize=fuzzer-no-link)
@@ -93,7 +94,7 @@ compile() {
 
 # build NAME: writes fuzz-build/bin/NAME_fuzzer; logs to fuzz-build/NAME.build.log
 build() {
-  local name=$1 list=tests/fuzz/$1_fuzzer.sources line path objs=() pkgs=() gen
+  local name=$1 list=tests/fuzz/$1_fuzzer.sources line objs=() pkgs=() more=() gen
   [ -f "$list" ] || { echo "missing $list"; return 1; }
   while IFS= read -r line || [ -n "$line" ]; do
     line=${line%%#*}
@@ -173,9 +174,11 @@ for name in "${names[@]}"; do
     echo "$name: ${elapsed}s ${stats}"
     echo "fuzz PASS $name"
   else
-    crash=$(grep -oE 'Test unit written to [^ ]+' "$runlog" | tail -1 | sed 's/Test unit written to //')
-    what=$(grep -m1 -E 'ERROR: (libFuzzer|AddressSanitizer|UndefinedBehaviorSanitizer|LeakSanitizer)|runtime error|FUZZ_CHECK failed' "$runlog" |
-      sed 's/^==[0-9]*==//' | cut -c1-160)
+    crash=$(grep -oE 'Test unit written to [^ ]+' "$runlog" | tail -1 |
+      sed 's/Test unit written to //')
+    # The first line that names the failure, from libFuzzer or a sanitizer.
+    what=$(grep -m1 -E 'ERROR: (libFuzzer|[A-Za-z]+Sanitizer)|runtime error|FUZZ_CHECK failed' \
+      "$runlog" | sed 's/^==[0-9]*==//' | cut -c1-160)
     tail -n 30 "$runlog"
     echo "fuzz FAIL $name: ${what:-exit status $rc}${crash:+ (input: ${crash#"$top"/})}"
     failed=1

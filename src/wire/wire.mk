@@ -30,6 +30,7 @@ src_wire_libmswire_la_SOURCES = \
 	src/wire/frame_encoder.cc src/wire/frame_encoder.h \
 	src/wire/frame_header.cc src/wire/frame_header.h \
 	src/wire/frame_type.cc src/wire/frame_type.h \
+	src/wire/connection_state.cc src/wire/connection_state.h \
 	src/wire/limits.h \
 	src/wire/message_validator.cc src/wire/message_validator.h \
 	src/wire/session_state.cc src/wire/session_state.h

@@ -1,20 +1,23 @@
 // libFuzzer target: the whole receive path of the wire layer.
 //
-// Input: byte 0 picks a split pattern and which side we play; the rest is
-// the byte stream from the peer. Properties checked beyond "no crash, no
+// Input: byte 0 picks a split pattern, bytes 1-8 (little-endian) are a
+// direction mask for the frames either side may send, the rest is a byte
+// stream of frames: both directions of a conversation, so that the
+// connection and session checkers can reach every phase. Properties checked beyond "no crash, no
 // leak, no UB, no huge allocation":
 //   1. Splitting does not matter: the stream fed in pieces gives exactly
 //      the frames (and the error, if any) that it gives fed whole.
 //   2. A decoded frame re-encodes, and the re-encoding decodes to itself.
-//   3. Validator and session checker return a Status on anything.
+//   3. Validator and connection/session checkers return a Status on
+//      anything and keep their bounds (open sessions, window).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "wire/connection_state.h"
 #include "wire/frame_decoder.h"
 #include "wire/frame_encoder.h"
 #include "wire/message_validator.h"
@@ -80,12 +83,32 @@ Outcome Decode(std::string_view stream, uint8_t pattern) {
   }
 }
 
-void CheckSemantics(std::string_view stream, bool we_are_server) {
+// Who sends a frame type; for types either side sends, bit (i % 64) of the
+// input's direction mask picks the direction of the i-th frame.
+Direction SenderOf(const Frame& frame, uint64_t mask, size_t index) {
+  switch (frame.type()) {
+    case FrameType::kHello:
+    case FrameType::kBeginSession:
+    case FrameType::kListRequest:
+    case FrameType::kFetch:
+    case FrameType::kSwap:
+      return Direction::kAgentToServer;
+    case FrameType::kWelcome:
+    case FrameType::kSyncRequest:
+    case FrameType::kBeginSessionReply:
+    case FrameType::kList:
+    case FrameType::kMessageBody:
+    case FrameType::kSyncComplete:
+      return Direction::kServerToAgent;
+    default:
+      return (mask >> (index % 64)) & 1 ? Direction::kServerToAgent : Direction::kAgentToServer;
+  }
+}
+
+void CheckSemantics(std::string_view stream, uint64_t mask) {
   FrameDecoder decoder;
-  std::map<uint32_t, SessionState> sessions;
-  const Direction from_peer =
-      we_are_server ? Direction::kAgentToServer : Direction::kServerToAgent;
-  for (;;) {
+  ConnectionState connection;
+  for (size_t index = 0;; ++index) {
     Frame frame;
     FrameDecoder::Result result;
     if (!decoder.Next(&stream, &frame, &result).ok()) return;
@@ -100,23 +123,25 @@ void CheckSemantics(std::string_view stream, bool we_are_server) {
     FUZZ_CHECK(Reencode(copy) == once);
 
     if (!ValidateFrame(frame).ok()) continue;
-    if (FrameTypeScope(frame.type()) == FrameScope::kConnection) continue;
-    if (sessions.size() >= 64 && sessions.count(frame.session_id) == 0) continue;
-    SessionState& state = sessions.try_emplace(frame.session_id, 4).first->second;
     SessionState::Verdict verdict;
-    Status s = state.Observe(from_peer, frame, &verdict);
+    Status s = connection.Observe(SenderOf(frame, mask, index), frame, &verdict);
     FUZZ_CHECK(s.ok() || s.IsInvalidArgument());
-    FUZZ_CHECK(state.in_flight(Direction::kAgentToServer) <= kMaxWindow);
-    FUZZ_CHECK(state.in_flight(Direction::kServerToAgent) <= kMaxWindow);
+    FUZZ_CHECK(connection.open_sessions() <= kMaxOpenSessions);
+    if (const SessionState* session = connection.session(frame.session_id)) {
+      FUZZ_CHECK(session->in_flight(Direction::kAgentToServer) <= connection.window());
+      FUZZ_CHECK(session->in_flight(Direction::kServerToAgent) <= connection.window());
+    }
   }
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size < 1) return 0;
+  if (size < 9) return 0;
   const uint8_t pattern = data[0];
-  const std::string_view stream(reinterpret_cast<const char*>(data + 1), size - 1);
+  uint64_t mask = 0;
+  for (int i = 8; i >= 1; --i) mask = (mask << 8) | data[i];
+  const std::string_view stream(reinterpret_cast<const char*>(data + 9), size - 9);
 
   // Property 1: the split pattern changes nothing.
   const Outcome whole = Decode(stream, 0);
@@ -124,6 +149,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(whole.frames == split.frames);
   FUZZ_CHECK(whole.error == split.error);
 
-  CheckSemantics(stream, (pattern & 0x80) != 0);
+  CheckSemantics(stream, mask);
   return 0;
 }

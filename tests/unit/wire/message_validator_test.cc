@@ -59,7 +59,7 @@ TEST(MessageValidator, RejectsBadHello) {
   ExpectInvalidAfter<M>(
       FrameType::kHello,
       [](M* m, Frame*) { m->set_deployment_token(std::string(kMaxTokenBytes + 1, 't')); },
-      "deployment_token: longer than 1024");
+      "deployment_token: longer than kMaxTokenBytes");
   ExpectInvalidAfter<M>(FrameType::kHello, [](M* m, Frame*) { m->set_max_window(0); },
                         "max_window");
   ExpectInvalidAfter<M>(FrameType::kHello,
@@ -108,7 +108,8 @@ TEST(MessageValidator, RejectsMissingOrUnknownEnums) {
   ExpectInvalidAfter<pb::EndSession>(
       FrameType::kEndSession, [](pb::EndSession* m, Frame*) { m->clear_outcome(); }, "outcome");
   ExpectInvalidAfter<pb::Action>(
-      FrameType::kAction, [](pb::Action* m, Frame*) { m->set_kind(static_cast<pb::ActionKind>(10)); },
+      FrameType::kAction,
+      [](pb::Action* m, Frame*) { m->set_kind(static_cast<pb::ActionKind>(10)); },
       "kind: unknown value 10");
   ExpectInvalidAfter<pb::Action>(
       FrameType::kAction,

@@ -2,6 +2,7 @@
 check_PROGRAMS += tests/unit/wire/wire_test
 tests_unit_wire_wire_test_SOURCES = \
 	tests/unit/wire/sample_frames.h \
+	tests/unit/wire/connection_state_test.cc \
 	tests/unit/wire/frame_codec_test.cc \
 	tests/unit/wire/frame_decoder_test.cc \
 	tests/unit/wire/message_validator_test.cc \
