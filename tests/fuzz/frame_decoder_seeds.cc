@@ -13,6 +13,7 @@
 
 #include "unit/wire/sample_frames.h"
 #include "wire/frame_encoder.h"
+#include "wire/session_state.h"
 
 namespace {
 
