@@ -123,6 +123,27 @@ TEST_F(ConnectionStateTest, ConnectionFramesAfterTheHandshake) {
   Refused(kS, Begin(1), "sent by the server");
 }
 
+TEST_F(ConnectionStateTest, CarriesAWholeUpdateSyncAndForgetsTheSession) {
+  Handshake();
+  const uint32_t s = 7;
+  pb::SwapRequest swap;
+  swap.set_last_seq(1);
+  pb::SyncComplete complete;
+  complete.set_last_seq(1);
+  Ok(kA, Begin(s));
+  Ok(kS, testing::SampleBeginSessionReply(s, pb::SYNC_KIND_UPDATE));
+  Ok(kA, testing::SampleAction(s, 1, pb::ACTION_KIND_DESTROY));
+  Ok(kS, testing::SampleAck(s, 1, 1));
+  Ok(kA, MakeFrame(s, swap));
+  Ok(kS, testing::SampleAction(s, 1, pb::ACTION_KIND_INSERT, /*from_agent=*/false));
+  Ok(kA, testing::SampleAck(s, 1, 1));
+  Ok(kS, MakeFrame(s, complete));
+  Ok(kA, testing::SampleEndSession(s, true));
+  EXPECT_EQ(1u, conn_.open_sessions());
+  Ok(kS, testing::SampleEndSession(s, false));
+  EXPECT_EQ(0u, conn_.open_sessions());
+}
+
 TEST_F(ConnectionStateTest, LimitsOpenSessions) {
   Handshake();
   for (uint32_t id = 1; id <= kMaxOpenSessions; ++id) Ok(kA, Begin(id));
