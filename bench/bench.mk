@@ -1,1 +1,8 @@
-# bench: test programs (check_PROGRAMS += ...)
+# bench: benchmark programs (noinst_PROGRAMS += ...). Build them without
+# --enable-sanitizers for meaningful figures; results go to bench/RESULTS.md.
+noinst_PROGRAMS += bench/wire_bench
+bench_wire_bench_SOURCES = bench/wire_bench.cc
+bench_wire_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests $(PROTOBUF_CFLAGS) \
+	$(BENCHMARK_CFLAGS)
+bench_wire_bench_LDADD = src/wire/libmswire.la $(PROTOBUF_LIBS) $(BENCHMARK_LIBS)
+$(bench_wire_bench_OBJECTS): $(WIRE_PROTO_GEN)
