@@ -6,12 +6,16 @@
 #include <event2/bufferevent_ssl.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
+#include <ctime>
 #include <deque>
 #include <utility>
 #include <vector>
 
+#include "common/event_loop.h"
 #include "common/log.h"
 #include "wire/frame.h"
 #include "wire/frame_decoder.h"
@@ -129,8 +133,8 @@ class AgentConnection {
 
   void Start() {
     bufferevent_setcb(bev_, &AgentConnection::OnRead, nullptr, &AgentConnection::OnEvent, this);
-    // Idle detection: an agent pings at least every ping interval.
-    timeval tv{static_cast<time_t>(listener_->options().ping_interval_s * 3), 0};
+    // HELLO must come within 10 s of connecting (the TLS handshake included).
+    timeval tv{10, 0};
     bufferevent_set_timeouts(bev_, &tv, nullptr);
     bufferevent_openssl_set_allow_dirty_shutdown(bev_, 1);
     bufferevent_enable(bev_, EV_READ | EV_WRITE);
@@ -168,6 +172,7 @@ class AgentConnection {
     uint64_t last_store_seq = 0;  // highest store seq sent this session
     bool swapped = false;
     bool complete_sent = false;
+    bool temporary_failure = false;
     explicit Session(uint32_t window) : state(window) {}
   };
 
@@ -184,11 +189,19 @@ class AgentConnection {
     if (what & BEV_EVENT_TIMEOUT) {
       LogInfo("", "agent " + self->Who() + ": idle time-out, closing");
     } else if (what & BEV_EVENT_ERROR) {
-      std::string err = OpenSslErrors();
-      LogInfo("", "agent " + self->Who() + ": connection error (" + err + ")");
+      // A peer that just closes its socket shows up as an error without an
+      // OpenSSL reason: that is a disconnect, not worth alarming anyone.
+      std::string err = ERR_peek_error() != 0 ? OpenSslErrors() : "";
+      LogInfo("", "agent " + self->Who() + (err.empty() ? ": disconnected" : ": connection error (" + err + ")"));
     } else if (what & BEV_EVENT_EOF) {
       LogInfo("", "agent " + self->Who() + ": disconnected");
     }
+    self->dead_ = true;
+    self->MaybeRemove();
+  }
+
+  static void OnCloseTimer(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<AgentConnection*>(arg);
     self->dead_ = true;
     self->MaybeRemove();
   }
@@ -232,11 +245,9 @@ class AgentConnection {
   void OnFrame(Frame frame) {
     Status s = wire::ValidateFrame(frame);
     if (!s.ok()) {
+      // Bad field values: the stream cannot be trusted (docs/protocol.md 10).
       LogWarning("", "agent " + Who() + ": invalid frame: " + s.ToString());
-      if (frame.session_id != 0 && sessions_.count(frame.session_id) != 0) {
-        return FailSession(frame.session_id, pb::ERROR_CODE_PROTOCOL, s.message());
-      }
-      return SendConnectionError(pb::ERROR_CODE_PROTOCOL, "invalid frame");
+      return SendConnectionError(pb::ERROR_CODE_PROTOCOL, s.message());
     }
     if (!authenticated()) {
       if (frame.type() != wire::FrameType::kHello || frame.session_id != 0) {
@@ -253,22 +264,40 @@ class AgentConnection {
       LogWarning("", "agent " + peer_ + ": no common protocol version");
       return SendConnectionError(pb::ERROR_CODE_VERSION_UNSUPPORTED, "this server speaks version 1");
     }
-    std::string cn = PeerCommonName();
-    const AgentEntry* agent = listener_->agents().Authenticate(cn, m.deployment_token());
+    std::vector<std::string> names = PeerIdentities();
+    std::string cn = names.empty() ? "" : names[0];
+    const AgentEntry* agent = listener_->agents().Authenticate(names, m.deployment_token());
     const std::string claimed = EscapeForLog(m.agent_name(), 64);
     if (agent == nullptr) {
       // Never the token; the CN and the claimed name identify the attempt.
       LogWarning("", "agent " + peer_ + ": authentication failed (name=" + claimed +
                          ", cert_cn=" + (cn.empty() ? "none" : EscapeForLog(cn, 128)) +
                          ", token=" + (m.deployment_token().empty() ? "none" : "given") + ")");
-      return SendConnectionError(pb::ERROR_CODE_AUTHENTICATION, "authentication failed");
+      SendConnectionError(pb::ERROR_CODE_AUTHENTICATION, "authentication failed");
+      // Close after a random 1-3 s, not at once: slows down guessing.
+      dead_ = false;
+      bufferevent_setcb(bev_, nullptr, nullptr, &AgentConnection::OnEvent, this);
+      close_timer_.reset(evtimer_new(bufferevent_get_base(bev_), &AgentConnection::OnCloseTimer, this));
+      unsigned char r = 0;
+      (void)RAND_bytes(&r, 1);  // a fixed delay is still a delay
+      timeval tv{1 + r % 2, (r % 100) * 10000};
+      if (close_timer_) evtimer_add(close_timer_.get(), &tv);
+      return;
     }
     agent_ = agent;
     name_ = agent->name;
     window_ = std::min<uint32_t>(m.max_window(), listener_->options().max_actions_in_flight);
     if (window_ == 0) window_ = 1;
     decoder_.set_limits(wire::DecoderLimits());
+    // From now on the idle time-out (the agent pings), not the HELLO one.
+    timeval idle{static_cast<time_t>(listener_->options().ping_interval_s * 3), 0};
+    bufferevent_set_timeouts(bev_, &idle, nullptr);
     pb::Welcome w;
+    for (const std::string& c : m.capabilities()) {
+      if (c == "deliver") caps_deliver_ = true;
+      if (c == "filed-as-sent") caps_filed_as_sent_ = true;
+      if (c == "deliver" || c == "filed-as-sent" || c == "trigger-mail") w.add_capabilities(c);
+    }
     w.set_version(wire::kProtocolVersion);
     w.set_server_name(kServerName);
     w.set_window(window_);
@@ -305,15 +334,19 @@ class AgentConnection {
   void OnSessionFrame(Frame frame) {
     const uint32_t id = frame.session_id;
     if (frame.type() == wire::FrameType::kBeginSession) {
-      if (sessions_.count(id) != 0) return FailSession(id, pb::ERROR_CODE_PROTOCOL, "session id in use");
+      if (sessions_.count(id) != 0 || id <= highest_session_id_) {
+        return SendConnectionError(pb::ERROR_CODE_PROTOCOL, "session ids must increase");
+      }
+      highest_session_id_ = id;
       return OnBeginSession(id, *frame.As<pb::BeginSession>());
     }
     auto it = sessions_.find(id);
     if (it == sessions_.end()) {
-      // Frames of a session we already failed (the agent may not have seen
-      // our ERROR yet) are dropped; anything else is a protocol error.
-      if (failed_sessions_.count(id) != 0) return;
-      return SendConnectionError(pb::ERROR_CODE_PROTOCOL, "frame for an unknown session");
+      // A session that has closed (an id at or below the last one opened):
+      // the frame was in flight when it ended, drop it. A session never
+      // opened: ERROR(PROTOCOL) on that id (docs/protocol.md 10).
+      if (id <= highest_session_id_) return;
+      return SendSessionError(id, pb::ERROR_CODE_PROTOCOL, "no such session");
     }
     Session& s = it->second;
     SessionState::Verdict verdict = SessionState::Verdict::kApply;
@@ -356,7 +389,16 @@ class AgentConnection {
     const std::string& user = m.user();
     if (!agent_->Allows(user)) {
       LogWarning(user, "agent " + Who() + ": refused session: agent not provisioned for this user");
-      return SendSessionError(id, pb::ERROR_CODE_USER_NOT_PERMITTED, "user not permitted");
+      SendSessionError(id, pb::ERROR_CODE_USER_NOT_PERMITTED, "user not permitted");
+      // More than 10 refused users in a minute looks like enumeration.
+      const int64_t now = time(nullptr);
+      refusals_.push_back(now);
+      while (!refusals_.empty() && refusals_.front() < now - 60) refusals_.erase(refusals_.begin());
+      if (refusals_.size() > 10) {
+        LogWarning("", "agent " + Who() + ": too many refused users, closing");
+        SendConnectionError(pb::ERROR_CODE_USER_NOT_PERMITTED, "too many refused users");
+      }
+      return;
     }
     if (sessions_.size() >= listener_->options().max_sessions_per_connection) {
       return SendSessionError(id, pb::ERROR_CODE_LIMIT_EXCEEDED, "too many sessions");
@@ -451,7 +493,19 @@ class AgentConnection {
     if (!ToStoreKind(m.kind(), &a.kind)) {
       return SendNack(id, s, m.seq(), pb::NACK_REASON_INVALID, "not an agent action");
     }
+    // A temporary failure earlier in this session: every later action in
+    // flight is nacked the same way, unapplied, so none overtakes it.
+    if (s.temporary_failure) {
+      return SendNack(id, s, m.seq(), pb::NACK_REASON_TEMPORARY_FAILURE, "earlier action failed");
+    }
+    // Destroying or unmapping what is not there is done, not an error
+    // (docs/protocol.md 7.5): a re-sent DESTROY must not be nacked.
+    const bool gone_is_done = a.kind == ActionKind::kDestroy || a.kind == ActionKind::kUnmap;
     if (!m.remote_id().empty() && !ParseRemoteId(m.remote_id(), &a.remote_id)) {
+      if (gone_is_done) {
+        s.agent_acks[m.seq()] = 0;
+        return SendAck(id, s, m.seq(), m.kind(), 0);
+      }
       return SendNack(id, s, m.seq(), pb::NACK_REASON_UNKNOWN_REMOTE_ID, "not an id of this server");
     }
     a.insert_key = m.insert_key();
@@ -464,9 +518,10 @@ class AgentConnection {
     Status st = listener_->store()->ApplyAgentAction(s.user, a, &r);
     if (!st.ok()) {
       LogError(s.user, "applying agent action " + std::to_string(m.seq()) + " failed: " + st.ToString());
+      s.temporary_failure = true;
       return SendNack(id, s, m.seq(), pb::NACK_REASON_TEMPORARY_FAILURE, "store unavailable");
     }
-    if (r.outcome == ApplyOutcome::kUnknownId) {
+    if (r.outcome == ApplyOutcome::kUnknownId && !gone_is_done) {
       LogInfo(s.user, std::string("agent ") + ActionKindName(a.kind) + " of unknown remote " +
                           m.remote_id() + ": refused");
       return SendNack(id, s, m.seq(), pb::NACK_REASON_UNKNOWN_REMOTE_ID, "unknown remote id");
@@ -512,6 +567,12 @@ class AgentConnection {
       if (next.empty()) break;
       const ServerAction& a = next[0];
       s.last_store_seq = a.seq;
+      // Without the capability the agent cannot take it: it stays in the
+      // outbox (and the action list) until an agent that can comes.
+      if ((a.kind == ActionKind::kDeliver && !caps_deliver_) ||
+          (a.kind == ActionKind::kFiledAsSent && !caps_filed_as_sent_)) {
+        continue;
+      }
       pb::Action m;
       std::string body;
       m.set_kind(ToWireKind(a.kind));
@@ -650,7 +711,6 @@ class AgentConnection {
     e.set_code(code);
     e.set_detail(detail.substr(0, wire::kMaxDetailBytes));
     Send(MakeFrame(id, std::move(e)));
-    failed_sessions_.insert(id);
   }
 
   void FailSession(uint32_t id, pb::ErrorCode code, const std::string& detail) {
@@ -692,20 +752,33 @@ class AgentConnection {
   }
 
  private:
-  std::string PeerCommonName() const {
+  // The verified client certificate's identities: its DNS subject
+  // alternative names, or its subject CN when it has none (docs/protocol.md
+  // section 4). Empty without a certificate the TLS layer verified.
+  std::vector<std::string> PeerIdentities() const {
+    std::vector<std::string> out;
     SSL* ssl = bufferevent_openssl_get_ssl(bev_);
-    if (ssl == nullptr) return "";
+    if (ssl == nullptr) return out;
     X509* cert = SSL_get1_peer_certificate(ssl);
-    if (cert == nullptr) return "";
-    std::string cn;
-    // Only a certificate the TLS layer verified against our CA counts.
+    if (cert == nullptr) return out;
     if (SSL_get_verify_result(ssl) == X509_V_OK) {
-      char buf[256];
-      int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof buf);
-      if (n > 0) cn.assign(buf, static_cast<size_t>(n));
+      auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+      for (int i = 0; sans != nullptr && i < sk_GENERAL_NAME_num(sans); ++i) {
+        const GENERAL_NAME* g = sk_GENERAL_NAME_value(sans, i);
+        if (g->type != GEN_DNS) continue;
+        const unsigned char* p = ASN1_STRING_get0_data(g->d.dNSName);
+        out.emplace_back(reinterpret_cast<const char*>(p),
+                         static_cast<size_t>(ASN1_STRING_length(g->d.dNSName)));
+      }
+      GENERAL_NAMES_free(sans);
+      if (out.empty()) {
+        char buf[256];
+        int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof buf);
+        if (n > 0) out.emplace_back(buf, static_cast<size_t>(n));
+      }
     }
     X509_free(cert);
-    return cn;
+    return out;
   }
 
   AgentListener* listener_;
@@ -716,7 +789,11 @@ class AgentConnection {
   std::string name_;
   uint32_t window_ = wire::kDefaultWindow;
   std::map<uint32_t, Session> sessions_;
-  std::set<uint32_t> failed_sessions_;
+  uint32_t highest_session_id_ = 0;
+  std::vector<int64_t> refusals_;  // times of refused users (enumeration guard)
+  bool caps_deliver_ = false;
+  bool caps_filed_as_sent_ = false;
+  EventPtr close_timer_;  // delayed close after a failed authentication
   bool closing_ = false;  // an ERROR ended the connection: flush, then close
   bool dead_ = false;     // delete at the end of the current callback
 };

@@ -116,6 +116,12 @@ Status AgentDirectory::Parse(std::string_view text, const std::string& origin,
         while (pos <= v.size()) {
           size_t comma = v.find(',', pos);
           std::string u = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+          if (u.size() > 2 && u[0] == '*' && u[1] == '@' && u.find('@', 2) == std::string::npos) {
+            e.domains.push_back(u.substr(1));
+            if (comma == std::string::npos) break;
+            pos = comma + 1;
+            continue;
+          }
           if (!ValidateUserName(u).ok()) {
             return Status::InvalidArgument(where, "bad user name '" + u.substr(0, 64) + "'");
           }
@@ -131,7 +137,7 @@ Status AgentDirectory::Parse(std::string_view text, const std::string& origin,
       return Status::InvalidArgument(where, "agent '" + e.name +
                                                 "' needs cert_cn= and/or token_sha256=");
     }
-    if (!e.all_users && e.users.empty()) {
+    if (!e.all_users && e.users.empty() && e.domains.empty()) {
       return Status::InvalidArgument(where, "agent '" + e.name + "' needs users=");
     }
     dir.agents_.push_back(std::move(e));
@@ -149,11 +155,25 @@ Status AgentDirectory::Load(const std::string& path, AgentDirectory* out) {
   return s;
 }
 
-const AgentEntry* AgentDirectory::Authenticate(const std::string& cert_cn,
+bool AgentEntry::Allows(const std::string& user) const {
+  if (all_users || users.count(user) != 0) return true;
+  for (const std::string& d : domains) {
+    if (user.size() > d.size() && user.compare(user.size() - d.size(), d.size(), d) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+const AgentEntry* AgentDirectory::Authenticate(const std::vector<std::string>& cert_names,
                                                std::string_view token) const {
   std::string token_hash = token.empty() ? std::string() : Sha256Hex(token);
   for (const AgentEntry& e : agents_) {
-    if (!e.cert_cn.empty() && (cert_cn.empty() || cert_cn != e.cert_cn)) continue;
+    if (!e.cert_cn.empty()) {
+      bool match = false;
+      for (const std::string& n : cert_names) match = match || n == e.cert_cn;
+      if (!match) continue;
+    }
     if (!e.token_sha256.empty() &&
         (token_hash.empty() || !ConstantTimeEquals(token_hash, e.token_sha256))) {
       continue;

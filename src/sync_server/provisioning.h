@@ -6,10 +6,12 @@
 //   corp-1  cert_cn=agent1.corp.example  token_sha256=<64 hex>  users=alice,bob
 //   corp-2  token_sha256=<64 hex>  users=*
 // An agent is authenticated when every credential its line names matches:
-// cert_cn (the CN of the client certificate, which the TLS layer verified
-// against tls_client_ca_file) and/or token_sha256 (SHA-256 of the deployment
+// cert_cn (the identity of the client certificate, which the TLS layer
+// verified against tls_client_ca_file: a DNS subject alternative name, or the
+// subject CN when it has none) and/or token_sha256 (SHA-256 of the deployment
 // token it sends in HELLO). A line must name at least one. users=* allows
-// every user; otherwise a comma-separated list.
+// every user, users=*@example.org every user of that domain; otherwise a
+// comma-separated list (patterns and names may be mixed).
 //
 // devices_file: the device API's bearer tokens. One device per line:
 //   # USER  key=value...
@@ -40,8 +42,9 @@ struct AgentEntry {
   std::string token_sha256;  // empty: not required
   bool all_users = false;
   std::set<std::string> users;
+  std::vector<std::string> domains;  // "@example.org" from users=*@example.org
 
-  bool Allows(const std::string& user) const { return all_users || users.count(user) != 0; }
+  bool Allows(const std::string& user) const;
 };
 
 class AgentDirectory {
@@ -50,9 +53,12 @@ class AgentDirectory {
                                     AgentDirectory* out);
   [[nodiscard]] static Status Load(const std::string& path, AgentDirectory* out);
 
-  // The first agent whose credentials all match, or nullptr. `cert_cn` is
-  // empty when no verified client certificate was presented.
-  const AgentEntry* Authenticate(const std::string& cert_cn, std::string_view token) const;
+  // The first agent whose credentials all match, or nullptr.
+  // `cert_names`: the verified client certificate's identities (its DNS
+  // subject alternative names or, without any, its subject CN); empty when
+  // no verified certificate was presented. cert_cn= matches any of them.
+  const AgentEntry* Authenticate(const std::vector<std::string>& cert_names,
+                                 std::string_view token) const;
   const std::vector<AgentEntry>& agents() const { return agents_; }
 
  private:

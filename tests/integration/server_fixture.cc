@@ -246,6 +246,9 @@ Status TlsProtocolClient::Hello(const std::string& token, uint32_t window, wire:
   h.set_deployment_token(token);
   h.set_max_window(window);
   h.set_max_message_bytes(1 << 20);
+  h.add_capabilities("deliver");
+  h.add_capabilities("filed-as-sent");
+  h.add_capabilities("trigger-mail");
   Status s = Send(wire::MakeFrame(0, h));
   wire::Frame f;
   if (s.ok()) s = Read(&f);

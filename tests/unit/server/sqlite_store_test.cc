@@ -236,6 +236,21 @@ TEST_F(SqliteStoreTest, ConflictsFollowStatePrecedence) {
   EXPECT_EQ(m.state, MessageState::kRead);
 }
 
+TEST_F(SqliteStoreTest, DeviceRestoreReturnsToTheStateBeforeTrash) {
+  ASSERT_TRUE(store_->EnsureUser("alice", 10).ok());
+  uint64_t id;
+  ASSERT_TRUE(store_->DeviceInsert("alice", Msg("x"), 1, &id).ok());
+  EXPECT_TRUE(store_->DeviceRestore("alice", id).IsInvalidArgument());  // not in Trash
+  ASSERT_TRUE(store_->DeviceSetState("alice", id, MessageState::kRead).ok());
+  ASSERT_TRUE(store_->DeviceSetState("alice", id, MessageState::kTrash).ok());
+  ASSERT_TRUE(store_->DeviceRestore("alice", id).ok());
+  MessageRecord m;
+  ASSERT_TRUE(store_->GetMessage("alice", id, &m).ok());
+  EXPECT_EQ(m.state, MessageState::kRead);
+  EXPECT_EQ(Actions().back().kind, ActionKind::kRestore);
+  EXPECT_TRUE(store_->DeviceRestore("alice", 999).IsNotFound());
+}
+
 TEST_F(SqliteStoreTest, DestroyOnTheDeviceOfAnUnsyncedMessageLeavesNoTrace) {
   ASSERT_TRUE(store_->EnsureUser("alice", 10).ok());
   uint64_t id;
