@@ -5,7 +5,8 @@
 PLUGIN_COMMON_SOURCES = \
 	src/common/status.cc src/common/status.h \
 	src/plugin/mobilesync_plugin.h \
-	src/plugin/plugin_settings.cc src/plugin/plugin_settings.h
+	src/plugin/plugin_settings.cc src/plugin/plugin_settings.h \
+	src/plugin/action_record.cc src/plugin/action_record.h
 
 module_LTLIBRARIES += src/plugin/lib20_mobilesync_plugin.la
 src_plugin_lib20_mobilesync_plugin_la_SOURCES = \
@@ -17,10 +18,13 @@ src_plugin_lib20_mobilesync_plugin_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 
 module_LTLIBRARIES += src/plugin/lib95_mobilesync_lda_plugin.la
 src_plugin_lib95_mobilesync_lda_plugin_la_SOURCES = \
-	src/plugin/mobilesync_lda_plugin.cc src/plugin/mobilesync_plugin.h
-src_plugin_lib95_mobilesync_lda_plugin_la_CPPFLAGS = $(DOVECOT_CPPFLAGS)
+	src/plugin/mobilesync_lda_plugin.cc src/plugin/mobilesync_plugin.h \
+	src/plugin/trigger_header.cc src/plugin/trigger_header.h \
+	$(PLUGIN_COMMON_SOURCES)
+src_plugin_lib95_mobilesync_lda_plugin_la_CPPFLAGS = $(DOVECOT_CPPFLAGS) $(OPENSSL_CFLAGS)
 src_plugin_lib95_mobilesync_lda_plugin_la_CXXFLAGS = $(PLUGIN_CXXFLAGS)
-src_plugin_lib95_mobilesync_lda_plugin_la_LIBADD = $(PLUGIN_LIBS)
+# libcrypto for HMAC-SHA256 (Dovecot's own lib links it too on Debian).
+src_plugin_lib95_mobilesync_lda_plugin_la_LIBADD = $(PLUGIN_LIBS) $(OPENSSL_LIBS)
 src_plugin_lib95_mobilesync_lda_plugin_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 
 # A copy of the main module claiming a wrong ABI: the integration test shows
