@@ -314,52 +314,71 @@ static void mobilesync_poke_later(struct mail_user* user, bool sync) {
 
 /* ---- writing the action list ------------------------------------------- */
 
-/* Writes `entries` (key id, value) as server attributes in one transaction
-   of its own. Returns false (after logging) if they could not be stored. */
-static bool mobilesync_write_actions(
-    struct mail_user* user, const std::vector<std::pair<std::string, std::string>>& entries) {
-  if (entries.empty()) return true;
-  struct mail_namespace* ns = mail_namespace_find_inbox(user->namespaces);
+/* Opens `vname` (INBOX for the attribute store) in an instance of our own,
+   ignoring ACLs as doveadm does for server attributes. Returns nullptr after
+   logging on failure. */
+static struct mailbox* mobilesync_open_box(struct mail_user* user, const char* vname) {
+  struct mail_namespace* ns = strcmp(vname, "INBOX") == 0
+                                  ? mail_namespace_find_inbox(user->namespaces)
+                                  : mail_namespace_find(user->namespaces, vname);
   if (ns == nullptr) {
-    e_error(user->event, "mobilesync: no INBOX namespace; %zu actions lost", entries.size());
+    e_error(user->event, "mobilesync: no namespace for mailbox %s", vname);
+    return nullptr;
+  }
+  struct mailbox* box = mailbox_alloc(
+      ns->list, vname,
+      static_cast<enum mailbox_flags>(MAILBOX_FLAG_IGNORE_ACLS | MAILBOX_FLAG_ATTRIBUTE_SESSION));
+  if (mailbox_open(box) < 0) {
+    e_error(user->event, "mobilesync: opening %s failed: %s", vname,
+            mailbox_get_last_internal_error(box, nullptr));
+    mailbox_free(&box);
+  }
+  return box;
+}
+
+/* Writes `entries` (key id, value) as server attributes in one transaction
+   of its own, in `inbox` if given (an open INBOX instance of ours), else in
+   an INBOX it opens. Returns false (after logging) if they could not be
+   stored. */
+static bool mobilesync_write_actions(
+    struct mail_user* user, struct mailbox* inbox,
+    const std::vector<std::pair<std::string, std::string>>& entries) {
+  if (entries.empty()) return true;
+  struct mailbox* own = nullptr;
+  if (inbox == nullptr) inbox = own = mobilesync_open_box(user, "INBOX");
+  if (inbox == nullptr) {
+    e_error(user->event, "mobilesync: %zu actions lost", entries.size());
     return false;
   }
-  /* Server attributes live in INBOX and don't depend on its ACLs (as
-     doveadm does it). */
-  struct mailbox* box = mailbox_alloc(
-      ns->list, "INBOX",
-      static_cast<enum mailbox_flags>(MAILBOX_FLAG_IGNORE_ACLS | MAILBOX_FLAG_ATTRIBUTE_SESSION));
-  bool ok = mailbox_open(box) == 0;
+  /* EXTERNAL: not a user change; NO_NOTIFY: we never see our own writes. */
+  struct mailbox_transaction_context* t = mailbox_transaction_begin(
+      inbox,
+      static_cast<enum mailbox_transaction_flags>(MAILBOX_TRANSACTION_FLAG_EXTERNAL |
+                                                  MAILBOX_TRANSACTION_FLAG_NO_NOTIFY),
+      "mobilesync actions");
+  bool ok = true;
+  for (const auto& e : entries) {
+    std::string key = std::string(mobilesync::plugin::kDovecotServerPrefix) +
+                      std::string(mobilesync::plugin::kVendorPrefix) +
+                      std::string(mobilesync::plugin::kActionDir) + e.first;
+    struct mail_attribute_value value;
+    i_zero(&value);
+    value.value = e.second.c_str();
+    if (mailbox_attribute_set(t, MAIL_ATTRIBUTE_TYPE_PRIVATE, key.c_str(), &value) < 0) {
+      ok = false;
+      break;
+    }
+  }
   if (ok) {
-    /* EXTERNAL: not a user change; NO_NOTIFY: we never see our own writes. */
-    struct mailbox_transaction_context* t = mailbox_transaction_begin(
-        box,
-        static_cast<enum mailbox_transaction_flags>(MAILBOX_TRANSACTION_FLAG_EXTERNAL |
-                                                    MAILBOX_TRANSACTION_FLAG_NO_NOTIFY),
-        "mobilesync actions");
-    for (const auto& e : entries) {
-      std::string key = std::string(mobilesync::plugin::kDovecotServerPrefix) +
-                        std::string(mobilesync::plugin::kVendorPrefix) +
-                        std::string(mobilesync::plugin::kActionDir) + e.first;
-      struct mail_attribute_value value;
-      i_zero(&value);
-      value.value = e.second.c_str();
-      if (mailbox_attribute_set(t, MAIL_ATTRIBUTE_TYPE_PRIVATE, key.c_str(), &value) < 0) {
-        ok = false;
-        break;
-      }
-    }
-    if (ok) {
-      ok = mailbox_transaction_commit(&t) == 0;
-    } else {
-      mailbox_transaction_rollback(&t);
-    }
+    ok = mailbox_transaction_commit(&t) == 0;
+  } else {
+    mailbox_transaction_rollback(&t);
   }
   if (!ok) {
     e_error(user->event, "mobilesync: storing %zu actions failed: %s", entries.size(),
-            mailbox_get_last_internal_error(box, nullptr));
+            mailbox_get_last_internal_error(inbox, nullptr));
   }
-  mailbox_free(&box);
+  if (own != nullptr) mailbox_free(&own);
   return ok;
 }
 
@@ -374,7 +393,7 @@ static void mobilesync_record_now(struct mail_user* user, std::vector<ActionReco
     }
     entries.emplace_back(mobilesync_next_key_id(r.ts_us), std::move(value));
   }
-  if (mobilesync_write_actions(user, entries)) mobilesync_poke_later(user, false);
+  if (mobilesync_write_actions(user, nullptr, entries)) mobilesync_poke_later(user, false);
 }
 
 static void mobilesync_record_resync(struct mail_user* user, const char* box,
@@ -388,33 +407,27 @@ static void mobilesync_record_resync(struct mail_user* user, const char* box,
   mobilesync_record_now(user, {r});
 }
 
-/* Looks up the GUIDs of freshly saved mails by UID, in a mailbox instance
-   of our own (the saving transaction is gone by now). A GUID that can't be
-   found stays empty: the record is still useful without it. */
-static void mobilesync_fill_deferred(struct mail_user* user, const std::string& vname,
-                                     std::vector<PendingAction*>* actions,
+/* Looks up the GUIDs of freshly saved mails by UID in `box`, an instance
+   of our own (the saving transaction is gone by now), and the UIDVALIDITY
+   if still unknown: a mailbox created by the transaction that just
+   committed (the first delivery) has it only in a fresh view, or after a
+   sync. A GUID that can't be found stays empty: the record is still useful
+   without it. */
+static void mobilesync_fill_deferred(struct mailbox* box, std::vector<PendingAction*>* actions,
                                      uint32_t* uidvalidity) {
-  if (actions->empty() && *uidvalidity != 0) return;
-  struct mail_namespace* ns = mail_namespace_find(user->namespaces, vname.c_str());
-  if (ns == nullptr) return;
-  struct mailbox* box = mailbox_alloc(ns->list, vname.c_str(), MAILBOX_FLAG_IGNORE_ACLS);
-  if (mailbox_open(box) == 0) {
-    /* A mailbox created by the transaction that just committed (the first
-       delivery) has its UIDVALIDITY only in a fresh view, or after a sync. */
-    if (*uidvalidity == 0) *uidvalidity = mobilesync_box_uidvalidity(box);
-    if (*uidvalidity == 0 && mailbox_sync(box, static_cast<enum mailbox_sync_flags>(0)) == 0) {
-      *uidvalidity = mobilesync_box_uidvalidity(box);
-    }
-    struct mailbox_transaction_context* t = mailbox_transaction_begin(
-        box, MAILBOX_TRANSACTION_FLAG_NO_NOTIFY, "mobilesync guid lookup");
-    struct mail* mail = mail_alloc(t, MAIL_FETCH_GUID, nullptr);
-    for (PendingAction* a : *actions) {
-      if (mail_set_uid(mail, a->rec.uid)) a->rec.guid = mobilesync_mail_guid(mail);
-    }
-    mail_free(&mail);
-    (void)mailbox_transaction_commit(&t);  // read-only: nothing to fail
+  if (*uidvalidity == 0) *uidvalidity = mobilesync_box_uidvalidity(box);
+  if (*uidvalidity == 0 && mailbox_sync(box, static_cast<enum mailbox_sync_flags>(0)) == 0) {
+    *uidvalidity = mobilesync_box_uidvalidity(box);
   }
-  mailbox_free(&box);
+  if (actions->empty()) return;
+  struct mailbox_transaction_context* t =
+      mailbox_transaction_begin(box, MAILBOX_TRANSACTION_FLAG_NO_NOTIFY, "mobilesync guid lookup");
+  struct mail* mail = mail_alloc(t, MAIL_FETCH_GUID, nullptr);
+  for (PendingAction* a : *actions) {
+    if (mail_set_uid(mail, a->rec.uid)) a->rec.guid = mobilesync_mail_guid(mail);
+  }
+  mail_free(&mail);
+  (void)mailbox_transaction_commit(&t);  // read-only: nothing to fail
 }
 
 /* ---- notify callbacks -------------------------------------------------- */
@@ -433,6 +446,12 @@ static void* mobilesync_mail_transaction_begin(struct mailbox_transaction_contex
     if ((t->flags & MAILBOX_TRANSACTION_FLAG_SYNC) != 0 || user->dsyncing) return nullptr;
     BoxRole role = mobilesync_box_role(box, muser->state);
     if (role == BoxRole::kOther) return nullptr;
+    /* Saved messages must get their UIDs at commit. Maildir otherwise skips
+       assigning them when another process holds the uidlist lock (LMTP does
+       not ask for UIDs), and the action would have no UID. IMAP APPEND
+       always sets this flag; this makes deliveries wait for the lock too. */
+    t->flags = static_cast<enum mailbox_transaction_flags>(
+        t->flags | MAILBOX_TRANSACTION_FLAG_ASSIGN_UIDS);
     /* Malloc'd, not pool: the transaction is freed before the commit
        callback runs. */
     auto* ctx = i_new(struct mobilesync_mail_txn_context, 1);
@@ -618,6 +637,9 @@ static void mobilesync_mail_transaction_commit(void* txn,
     for (PendingAction& a : ctx->state->actions) {
       if (a.save_index >= 0) {
         if (static_cast<size_t>(a.save_index) >= uids.size()) {
+          e_debug(ctx->user->event,
+                  "mobilesync: save #%d of %s has no UID (%zu reported, %d saves)",
+                  a.save_index, mailbox_get_vname(ctx->box), uids.size(), ctx->state->saves);
           lost_uid = true;
           a.rec.uid = 0;
           continue;
@@ -626,8 +648,13 @@ static void mobilesync_mail_transaction_commit(void* txn,
       }
       if (a.guid_deferred) deferred.push_back(&a);
     }
-    mobilesync_fill_deferred(ctx->user, mailbox_get_vname(ctx->box), &deferred,
-                             &ctx->uidvalidity);
+    /* One instance of the saved-to mailbox serves the GUID lookup and,
+       when it is INBOX (the common case: a delivery), the attribute write. */
+    struct mailbox* own = nullptr;
+    if (!deferred.empty() || ctx->uidvalidity == 0) {
+      own = mobilesync_open_box(ctx->user, mailbox_get_vname(ctx->box));
+      if (own != nullptr) mobilesync_fill_deferred(own, &deferred, &ctx->uidvalidity);
+    }
     for (PendingAction& a : ctx->state->actions) {
       if (a.rec.uidvalidity == 0) a.rec.uidvalidity = ctx->uidvalidity;
     }
@@ -652,9 +679,10 @@ static void mobilesync_mail_transaction_commit(void* txn,
       }
       entries.emplace_back(a.key_id, std::move(value));
     }
-    if (mobilesync_write_actions(ctx->user, entries) && !entries.empty()) {
-      mobilesync_poke_later(ctx->user, false);
-    }
+    bool written = mobilesync_write_actions(
+        ctx->user, own != nullptr && own->inbox_user ? own : nullptr, entries);
+    if (own != nullptr) mailbox_free(&own);
+    if (written && !entries.empty()) mobilesync_poke_later(ctx->user, false);
     if (lost_uid) {
       /* The backend did not report the saved UIDs: let the agent compare
          the whole mailbox instead of losing a change. */

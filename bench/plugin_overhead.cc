@@ -1,0 +1,168 @@
+// bench/plugin_overhead: LMTP delivery throughput with the mobilesync plugin
+// enabled versus the same Dovecot without it, with the `file` and `fs:posix`
+// attribute dicts, with an empty action list and with 1,000 unacknowledged
+// actions already queued. Not a test: it prints figures for bench/RESULTS.md.
+//
+//   bench/plugin_overhead [--messages N] [--rounds R]
+//
+// Each scenario starts a fresh throwaway Dovecot (the test harness), delivers
+// N messages of mixed sizes one LMTP session each, and reports messages per
+// second; rounds alternate the scenarios so that load from other processes
+// on the machine spreads over all of them, and the best round counts.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "harness/dovecot_instance.h"
+#include "harness/metadata.h"
+
+namespace mobilesync::testing {
+namespace {
+
+struct Scenario {
+  std::string name;
+  bool load_plugin;
+  bool enabled;
+  std::string dict;
+  int queued;  // actions already waiting for the agent
+  // Read the action list back at the end. Not with fs:posix: an entry that
+  // is also a prefix of other entries (".../action" of ".../action/<id>") is
+  // a directory there, and Dovecot's METADATA read of it fails.
+  bool verify = true;
+};
+
+std::string Body(size_t size, int seed) {
+  std::string line = "Lorem ipsum dolor sit amet, consectetur adipiscing elit " +
+                     std::to_string(seed) + "\r\n";
+  std::string body;
+  while (body.size() < size) body += line;
+  body.resize(size);
+  return body;
+}
+
+// Queues `n` realistic action values in one SETMETADATA.
+Status Queue(DovecotInstance* d, int n) {
+  if (n == 0) return Status::OK();
+  ImapTestClient imap;
+  Status s = d->Login("alice", &imap);
+  if (!s.ok()) return s;
+  std::string cmd = "SETMETADATA \"\" (";
+  for (int i = 0; i < n; ++i) {
+    char key[64];
+    snprintf(key, sizeof key, "%016llx-%08x-%08x", 0x6000000000000ULL + i, 1u,
+             static_cast<unsigned>(i));
+    char value[256];
+    snprintf(value, sizeof value,
+             "v1 kind=insert box=INBOX uidvalidity=1763800000 uid=%d "
+             "guid=0123456789abcdef0123456789abcdef ts=%d",
+             i + 1, 0x6000000 + i);
+    if (i > 0) cmd += " ";
+    cmd += std::string("/private/vendor/vendor.mobilesync/action/") + key + " \"" + value + "\"";
+  }
+  cmd += ")";
+  ImapResponse r;
+  s = imap.Command(cmd, &r);
+  if (s.ok() && !r.ok()) s = Status::IOError("SETMETADATA", r.tagged);
+  return s;
+}
+
+size_t CountActions(DovecotInstance* d) {
+  ImapTestClient imap;
+  if (!d->Login("alice", &imap).ok()) return 0;
+  std::map<std::string, std::string> entries;
+  if (!GetMetadata(&imap, "", "/private/vendor/vendor.mobilesync/action", &entries).ok()) return 0;
+  return entries.size();
+}
+
+// Returns messages per second, or a negative value on failure.
+double Run(const Scenario& sc, int messages) {
+  DovecotOptions o;
+  o.users = {{"alice", "alice-pw", sc.enabled ? "userdb_mobilesync_enabled=yes" : ""}};
+  o.load_mobilesync = sc.load_plugin;
+  o.attribute_dict = sc.dict;
+  o.mail_debug = false;
+  // The agent is absent: the plugin's cost includes its failed pokes.
+  o.plugin_settings = "mobilesync_agent_socket = /nonexistent/agent.sock\n";
+  DovecotInstance d;
+  Status s = d.Start(o);
+  if (!s.ok()) {
+    fprintf(stderr, "%s: start: %s\n", sc.name.c_str(), s.ToString().c_str());
+    return -1;
+  }
+  s = Queue(&d, sc.queued);
+  if (!s.ok()) {
+    fprintf(stderr, "%s: queue: %s\n", sc.name.c_str(), s.ToString().c_str());
+    return -1;
+  }
+  static const size_t kSizes[] = {512, 2048, 8192, 32768, 131072};
+  std::vector<std::string> msgs;
+  for (int i = 0; i < messages; ++i) {
+    msgs.push_back(MakeTestMessage("bench " + std::to_string(i), Body(kSizes[i % 5], i)));
+  }
+  auto start = Clock::now();
+  for (int i = 0; i < messages; ++i) {
+    s = d.Deliver("alice", msgs[i]);
+    if (!s.ok()) {
+      fprintf(stderr, "%s: delivery %d: %s\n", sc.name.c_str(), i, s.ToString().c_str());
+      return -1;
+    }
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  if (sc.enabled && sc.verify) {
+    size_t n = CountActions(&d);
+    if (n != static_cast<size_t>(messages + sc.queued)) {
+      fprintf(stderr, "%s: expected %d actions, found %zu\n", sc.name.c_str(),
+              messages + sc.queued, n);
+      return -1;
+    }
+  }
+  return messages / secs;
+}
+
+}  // namespace
+}  // namespace mobilesync::testing
+
+int main(int argc, char** argv) {
+  using namespace mobilesync::testing;
+  int messages = 1000, rounds = 3;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (strcmp(argv[i], "--messages") == 0) messages = atoi(argv[i + 1]);
+    if (strcmp(argv[i], "--rounds") == 0) rounds = atoi(argv[i + 1]);
+  }
+  const std::string file = "file:%h/dovecot-attributes";
+  const std::string fs = "fs:posix:prefix=%h/attributes/";
+  const std::vector<Scenario> scenarios = {
+      {"not loaded", false, false, file, 0},
+      {"loaded, user disabled", true, false, file, 0},
+      {"enabled, file dict", true, true, file, 0},
+      {"enabled, file dict, 1000 queued", true, true, file, 1000},
+      {"enabled, fs:posix dict (write only)", true, true, fs, 0, false},
+      {"enabled, fs:posix dict, 1000 queued (write only)", true, true, fs, 1000, false},
+  };
+  std::vector<std::vector<double>> results(scenarios.size());
+  for (int r = 0; r < rounds; ++r) {
+    for (size_t i = 0; i < scenarios.size(); ++i) {
+      double v = Run(scenarios[i], messages);
+      if (v < 0) return 1;
+      results[i].push_back(v);
+      fprintf(stderr, "round %d: %-40s %8.1f msg/s\n", r + 1, scenarios[i].name.c_str(), v);
+    }
+  }
+  double base = *std::max_element(results[0].begin(), results[0].end());
+  printf("%d messages (512 B to 128 KiB, mixed), best of %d rounds\n", messages, rounds);
+  printf("| scenario | msg/s (best) | msg/s (median) | overhead vs not loaded (best) |\n");
+  printf("|---|---:|---:|---:|\n");
+  for (size_t i = 0; i < scenarios.size(); ++i) {
+    std::vector<double> v = results[i];
+    std::sort(v.begin(), v.end());
+    double best = v.back(), median = v[v.size() / 2];
+    printf("| %s | %.1f | %.1f | %+.1f %% |\n", scenarios[i].name.c_str(), best, median,
+           (base / best - 1) * 100);
+  }
+  return 0;
+}
