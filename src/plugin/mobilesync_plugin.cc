@@ -535,7 +535,11 @@ static void mobilesync_mail_copy(void* txn, struct mail* src, struct mail* dst) 
       return;  // e.g. Sent or Drafts copied to Trash: not in the virtual mailbox
     }
     PendingAction a = mobilesync_new_action(ctx, kind, dst->box);
-    a.rec.guid = mobilesync_mail_guid(src);
+    if (src->saving) {
+      a.guid_deferred = true;  // see mobilesync_mail_save
+    } else {
+      a.rec.guid = mobilesync_mail_guid(src);
+    }
     a.rec.uid = dst->uid;
     if (a.rec.uid == 0) a.save_index = index;
     if (tracked_move) {
