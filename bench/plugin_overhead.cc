@@ -3,7 +3,10 @@
 // attribute dicts, with an empty action list and with 1,000 unacknowledged
 // actions already queued. Not a test: it prints figures for bench/RESULTS.md.
 //
-//   bench/plugin_overhead [--messages N] [--rounds R]
+//   bench/plugin_overhead [--messages N] [--rounds R] [--only SUBSTRING]
+//
+// --only keeps the scenarios whose name contains SUBSTRING (plus the "not
+// loaded" baseline, always first).
 //
 // Each scenario starts a fresh throwaway Dovecot (the test harness), delivers
 // N messages of mixed sizes one LMTP session each, and reports messages per
@@ -166,13 +169,15 @@ Result Run(const Scenario& sc, int messages) {
 int main(int argc, char** argv) {
   using namespace mobilesync::testing;
   int messages = 1000, rounds = 3;
+  std::string only;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--messages") == 0) messages = atoi(argv[i + 1]);
     if (strcmp(argv[i], "--rounds") == 0) rounds = atoi(argv[i + 1]);
+    if (strcmp(argv[i], "--only") == 0) only = argv[i + 1];
   }
   const std::string file = "file:%h/dovecot-attributes";
   const std::string fs = "fs:posix:prefix=%h/attributes/";
-  const std::vector<Scenario> scenarios = {
+  std::vector<Scenario> scenarios = {
       {"not loaded", false, false, file, 0},
       {"loaded, user disabled", true, false, file, 0},
       {"enabled, file dict", true, true, file, 0},
@@ -180,6 +185,13 @@ int main(int argc, char** argv) {
       {"enabled, fs:posix dict (write only)", true, true, fs, 0, false},
       {"enabled, fs:posix dict, 1000 queued (write only)", true, true, fs, 1000, false},
   };
+  if (!only.empty()) {
+    std::vector<Scenario> kept = {scenarios[0]};
+    for (size_t i = 1; i < scenarios.size(); ++i) {
+      if (scenarios[i].name.find(only) != std::string::npos) kept.push_back(scenarios[i]);
+    }
+    scenarios = kept;
+  }
   std::vector<std::vector<Result>> results(scenarios.size());
   for (int r = 0; r < rounds; ++r) {
     for (size_t i = 0; i < scenarios.size(); ++i) {
