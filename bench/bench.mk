@@ -6,3 +6,10 @@ bench_wire_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests $(PROTOBUF_CFLA
 	$(BENCHMARK_CFLAGS)
 bench_wire_bench_LDADD = src/wire/libmswire.la $(PROTOBUF_LIBS) $(BENCHMARK_LIBS)
 $(bench_wire_bench_OBJECTS): $(WIRE_PROTO_GEN)
+
+# Plugin overhead on LMTP delivery (issue 4): a program, not a timed test.
+# Run it from a build without sanitizers; see bench/RESULTS.md.
+noinst_PROGRAMS += bench/plugin_overhead
+bench_plugin_overhead_SOURCES = bench/plugin_overhead.cc
+bench_plugin_overhead_CPPFLAGS = $(TEST_CPPFLAGS)
+bench_plugin_overhead_LDADD = tests/harness/libmsharness.la

@@ -52,5 +52,8 @@ ms_build() {
     (cd "$build" && "$top/configure" -q "$@") || return 1
     echo "$want" >"$build/.ms-configure-args"
   fi
-  make -C "$build" -j"$(nproc)" -s all test-programs
+  # Two invocations, not one: with BUILT_SOURCES, `all` runs a sub-make, and
+  # building `test-programs` beside it in the same make would link the same
+  # libtool targets twice at once.
+  make -C "$build" -j"$(nproc)" -s all && make -C "$build" -j"$(nproc)" -s test-programs
 }

@@ -13,8 +13,19 @@
 namespace mobilesync::plugin {
 
 struct PluginSettings {
-  bool enabled = false;
+  bool enabled = false;                                      // mobilesync_enabled
+  std::string trash_mailbox = "Trash";                       // mobilesync_trash_mailbox
+  std::string sent_mailbox = "Sent";                         // mobilesync_sent_mailbox
+  std::string agent_socket = "/run/mobilesync/agent.sock";   // mobilesync_agent_socket
+  std::string trigger_secret_file;                           // mobilesync_trigger_secret_file
+  unsigned trigger_max_age_s = 300;                          // mobilesync_trigger_max_age
+  unsigned trigger_rate_limit = 10;                          // mobilesync_trigger_rate_limit
 };
+
+// Parses a non-negative number of seconds, optionally with Dovecot's
+// suffixes s, secs, m, mins, h, hours ("300", "5 mins", "5m").
+[[nodiscard]] Status ParseSecondsSetting(const char* name, const char* value,
+                                         unsigned* out);
 
 // Looks a setting up by its full name (e.g. "mobilesync_enabled"); returns
 // nullptr when unset.

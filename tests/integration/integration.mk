@@ -39,3 +39,23 @@ tests_integration_server_protocol_test_LDADD = tests/integration/libmsserverfixt
 	src/sync_server/libmsstore.la $(GTEST_LIBS)
 EXTRA_tests_integration_server_protocol_test_DEPENDENCIES = $(bin_PROGRAMS)
 $(tests_integration_server_protocol_test_OBJECTS): $(WIRE_PROTO_GEN)
+
+check_PROGRAMS += tests/integration/action_list_test
+tests_integration_action_list_test_SOURCES = tests/integration/action_list_test.cc \
+	src/plugin/action_record.cc src/plugin/action_record.h
+tests_integration_action_list_test_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_integration_action_list_test_LDADD = tests/harness/libmsharness.la $(GTEST_LIBS) -lpthread
+EXTRA_tests_integration_action_list_test_DEPENDENCIES = $(module_LTLIBRARIES)
+
+check_PROGRAMS += tests/integration/agent_poke_test
+tests_integration_agent_poke_test_SOURCES = tests/integration/agent_poke_test.cc
+tests_integration_agent_poke_test_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_integration_agent_poke_test_LDADD = tests/harness/libmsharness.la $(GTEST_LIBS) -lpthread
+EXTRA_tests_integration_agent_poke_test_DEPENDENCIES = $(module_LTLIBRARIES)
+
+check_PROGRAMS += tests/integration/trigger_test
+tests_integration_trigger_test_SOURCES = tests/integration/trigger_test.cc \
+	src/plugin/trigger_header.cc src/plugin/trigger_header.h
+tests_integration_trigger_test_CPPFLAGS = $(TEST_CPPFLAGS) $(OPENSSL_CFLAGS)
+tests_integration_trigger_test_LDADD = tests/harness/libmsharness.la $(GTEST_LIBS) $(OPENSSL_LIBS) -lpthread
+EXTRA_tests_integration_trigger_test_DEPENDENCIES = $(module_LTLIBRARIES)

@@ -157,6 +157,7 @@ TEST(PluginAbi, OnlyEntryPointsAreExported) {
   EXPECT_EQ(ExportedSymbols(BuiltPluginDir() + "/lib20_mobilesync_plugin.so"),
             (std::set<std::string>{"mobilesync_plugin_deinit", "mobilesync_plugin_dependencies",
                                    "mobilesync_plugin_init", "mobilesync_plugin_version",
+                                   "mobilesync_user_request_sync",
                                    "mobilesync_user_enabled"}));
   EXPECT_EQ(ExportedSymbols(BuiltPluginDir() + "/lib95_mobilesync_lda_plugin.so"),
             (std::set<std::string>{
