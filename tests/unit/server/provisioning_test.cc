@@ -1,6 +1,7 @@
 // Provisioning files, the trigger header, and device request parsing.
 #include <gtest/gtest.h>
 
+#include "plugin/trigger_header.h"
 #include "sync_server/crypto_util.h"
 #include "sync_server/device_request.h"
 #include "sync_server/provisioning.h"
@@ -73,6 +74,11 @@ TEST(Trigger, HeaderHasTheAgreedFormatAndMac) {
   // RFC 4231 test case 2: HMAC-SHA256("Jefe", "what do ya want for nothing?").
   EXPECT_EQ(HmacSha256Hex("Jefe", "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  // What the plugin verifies at delivery accepts what we send.
+  plugin::TriggerHeader h;
+  ASSERT_TRUE(plugin::ParseTriggerHeader(v, &h).ok());
+  EXPECT_EQ(plugin::VerifyTrigger(h, secret, "alice", 1700000010, 300), plugin::TriggerVerdict::kValid);
+  EXPECT_EQ(plugin::FormatTriggerHeader(secret, "alice", 1700000000, nonce), v);
   std::string m;
   EXPECT_FALSE(BuildTriggerMessage("short", "alice", "f@x", "a@x", 1, &m).ok());
   ASSERT_TRUE(BuildTriggerMessage(secret, "alice", "f@x", "a@x", 1, &m).ok());

@@ -7,6 +7,7 @@ tests_unit_server_store_test_LDADD = src/sync_server/libmsstore.la \
 	tests/harness/libmsharness.la $(GTEST_LIBS)
 
 check_PROGRAMS += tests/unit/server/server_unit_test
-tests_unit_server_server_unit_test_SOURCES = tests/unit/server/provisioning_test.cc
-tests_unit_server_server_unit_test_CPPFLAGS = $(TEST_CPPFLAGS) $(NLOHMANN_JSON_CFLAGS)
+tests_unit_server_server_unit_test_SOURCES = tests/unit/server/provisioning_test.cc \
+	src/plugin/trigger_header.cc
+tests_unit_server_server_unit_test_CPPFLAGS = $(TEST_CPPFLAGS) $(NLOHMANN_JSON_CFLAGS) $(OPENSSL_CFLAGS)
 tests_unit_server_server_unit_test_LDADD = src/sync_server/libmsserver.la $(GTEST_LIBS)
