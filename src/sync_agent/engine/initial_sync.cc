@@ -99,7 +99,7 @@ InitialSyncPlan PlanInitialSync(const std::vector<LocalMessage>& local,
   }
   std::sort(to_fetch.begin(), to_fetch.end(),
             [](const RemoteMessage* a, const RemoteMessage* b) {
-              return NewerFirst(b->meta, a->meta);
+              return NewerFirst(a->meta, b->meta);
             });
   for (const RemoteMessage* rm : to_fetch) plan.fetch.push_back(rm->id);
   return plan;

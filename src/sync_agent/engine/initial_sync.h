@@ -42,8 +42,9 @@ struct InitialSyncPlan {
   // Pairings whose remote message is gone, or whose local message is gone:
   // unpair only.
   std::vector<std::pair<LocalId, RemoteId>> stale;
-  // Remote-only messages to fetch and insert locally, oldest first so that
-  // local UIDs follow date order.
+  // Remote-only messages to fetch and insert locally, in date order, newest
+  // first: the user sees recent mail first during a long initial sync, and
+  // the new uids follow the patent's numbering (C11 is the newest fetched).
   std::vector<RemoteId> fetch;
   // Matched pairs whose states differ: the merged state per side.
   std::vector<std::pair<LocalId, MessageState>> set_local;
