@@ -194,7 +194,13 @@ AckOutcome RemoteStore::ApplyAgentAction(const Action& action,
 void RemoteStore::Commit(SyncGeneration generation) {
   if (generation_ == generation) return;  // a repeated commit
   generation_ = generation;
-  actions_.Clear();
+  // Keep only what the list comparison cannot have covered: messages
+  // composed on the phone, still to be delivered through the organisation.
+  std::vector<uint64_t> drop;
+  for (const Action& a : actions_.entries()) {
+    if (a.kind != ActionKind::kDeliver) drop.push_back(a.seq);
+  }
+  for (uint64_t seq : drop) actions_.Remove(seq);
 }
 
 const RemoteMessage* RemoteStore::Find(RemoteId id) const {

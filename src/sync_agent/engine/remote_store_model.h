@@ -62,7 +62,8 @@ class RemoteStore {
   AckOutcome ApplyAgentAction(const Action& action, RemoteId* assigned,
                               std::string* note);
   // Ends an initial sync: the pairing is now `generation`, and the action
-  // list (which the list comparison subsumed) is cleared. Idempotent.
+  // list entries the list comparison subsumed are dropped (all but kDeliver).
+  // Idempotent.
   void Commit(SyncGeneration generation);
 
   // --- State ---------------------------------------------------------------

@@ -186,7 +186,10 @@ std::vector<Op> SyncSession::OnFrame(const Frame& frame, int64_t now_ms) {
         // session began; delete them before adopting the generation, so a
         // crash in between re-runs an initial sync rather than replaying
         // stale entries in an update sync.
+        // (A message filed as sent is news the lists do not show: it was
+        // sent in the merge phase and deleted on its own ack.)
         for (const Action& a : snapshot_.actions) {
+          if (a.kind == ActionKind::kFiledAsSent) continue;
           Op op;
           op.kind = OpKind::kDeleteActionEntry;
           op.seq = a.seq;
@@ -196,7 +199,10 @@ std::vector<Op> SyncSession::OnFrame(const Frame& frame, int64_t now_ms) {
         op.kind = OpKind::kSetGeneration;
         op.generation = new_generation_;
         Emit(std::move(op));
-        Finish();
+        committed_ = true;
+        // The server kept what its list cannot show either (messages composed
+        // on the phone to be delivered): swap to receive them.
+        StartSwap(now_ms);
       }
       break;
     default:
@@ -306,6 +312,16 @@ void SyncSession::OnHelloReply(const Frame& frame, int64_t now_ms) {
     StartReplay();
     return;
   }
+  // An initial sync rebuilds the pairing piece by piece. Forget the old
+  // generation first (seed 000 [0041]: reset the sync state), so that a
+  // crash part-way leads to another initial sync, never to an update sync
+  // over a half-built map.
+  if (snapshot_.generation != 0) {
+    Op op;
+    op.kind = OpKind::kSetGeneration;
+    op.generation = 0;
+    Emit(std::move(op));
+  }
   // Pairings made under another UIDVALIDITY name messages that no longer
   // exist under those uids; the match keys will pair them again.
   std::vector<LocalId> stale;
@@ -391,6 +407,9 @@ void SyncSession::StartMerge() {
     if (l != nullptr) a.local = *l;
     a.meta.state = state;
     Enqueue(std::move(a));
+  }
+  for (const Action& a : snapshot_.actions) {
+    if (a.kind == ActionKind::kFiledAsSent) Enqueue(a);
   }
   for (RemoteId r : plan_.destroy_remote) {
     Action a;
@@ -623,7 +642,7 @@ void SyncSession::Advance(int64_t now_ms) {
         break;
       case Phase::kPull:
         if (quiet) {
-          if (kind_ == SyncKind::kInitial) {
+          if (kind_ == SyncKind::kInitial && !committed_) {
             StartCommit(now_ms);
           } else {
             Finish();

@@ -106,7 +106,9 @@ class SyncSession {
     kSwap,       // update: applying the server's actions
     kNormalise,  // unmapping what left the window
     kPull,       // filling the window with the newest local messages
-    kCommit,     // initial: both sides adopt the new generation
+    kCommit,     // initial: both sides adopt the new generation, then
+                 // swap, normalise and pull once more (only what the list
+                 // comparison cannot show, e.g. mail composed on the phone)
     kDone,
   };
 
@@ -203,6 +205,7 @@ class SyncSession {
   std::set<uint64_t> server_tags_applying_;
   std::map<uint64_t, AckOutcome> server_tags_done_;
   bool complete_received_ = false;
+  bool committed_ = false;  // initial: both sides adopted new_generation_
 };
 
 }  // namespace mobilesync::engine

@@ -35,7 +35,7 @@
 namespace mobilesync::engine {
 namespace {
 
-constexpr int kDefaultSeeds = 1500;
+constexpr int kDefaultSeeds = 2000;
 constexpr int kRounds = 5;
 
 struct Config {
@@ -87,11 +87,9 @@ MessageState RandomLiveState(std::mt19937_64& rng) {
   return static_cast<MessageState>(rng() % 3);
 }
 
-std::vector<UserOp> MakeOps(const World& w, std::mt19937_64& rng,
-                            Ledger* ledger) {
-  std::vector<UserOp> ops;
-  int n = 1 + static_cast<int>(rng() % 6);
-  for (int i = 0; i < n; ++i) {
+// One random user op on world `w`'s current state.
+UserOp MakeOp(const World& w, std::mt19937_64& rng, Ledger* ledger) {
+  {
     UserOp op;
     op.remote = rng() % 2 == 1;
     int dice = static_cast<int>(rng() % 100);
@@ -131,9 +129,8 @@ std::vector<UserOp> MakeOps(const World& w, std::mt19937_64& rng,
     } else {
       op.type = UserOp::kRenumber;
     }
-    ops.push_back(op);
+    return op;
   }
-  return ops;
 }
 
 // Applies a user op to a world; false if the world lacks the message (the
@@ -377,8 +374,9 @@ std::string RunSeed(uint64_t seed) {
   for (int round = 0; round <= kRounds; ++round) {
     bool check_precedence = round > 0;
     if (round > 0) {
-      std::vector<UserOp> ops = MakeOps(b, rng, &ledger);
-      for (const UserOp& op : ops) {
+      int n = 1 + static_cast<int>(rng() % 6);
+      for (int i = 0; i < n; ++i) {
+        UserOp op = MakeOp(b, rng, &ledger);
         trace << " [" << (op.remote ? "R" : "L") << op.type << " " << op.key
               << op.meta.match_key << " " << MessageStateLetter(op.state)
               << "]";
@@ -403,7 +401,11 @@ std::string RunSeed(uint64_t seed) {
     err = CheckInvariants(b, ledger, c);
     if (!err.empty()) return "round " + std::to_string(round) + " clean world: " + err;
     err = CheckInvariants(a, ledger, c);
-    if (!err.empty()) return "round " + std::to_string(round) + " faulty world: " + err;
+    if (!err.empty()) {
+      return "round " + std::to_string(round) + " faulty world: " + err +
+             "\nA " + Describe(a) + "\nB " + Describe(b) + "\nops:" +
+             trace.str();
+    }
     std::string da = Describe(a), db = Describe(b);
     // Map lines name keys, so they compare across worlds too.
     if (da != db) {

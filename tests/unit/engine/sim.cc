@@ -1,5 +1,7 @@
 #include "unit/engine/sim.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <optional>
 
@@ -21,7 +23,7 @@ LocalId SimLocal::Deliver(const MessageMeta& meta) {
   return id;
 }
 
-void SimLocal::SetState(const LocalId& id, MessageState state) {
+void SimLocal::SetState(LocalId id, MessageState state) {
   auto it = messages.find(id.uid);
   if (it == messages.end() || it->second.meta.state == state) return;
   if (state == MessageState::kDestroyed) {
@@ -36,7 +38,7 @@ void SimLocal::SetState(const LocalId& id, MessageState state) {
   actions.Record(a);
 }
 
-void SimLocal::Destroy(const LocalId& id) {
+void SimLocal::Destroy(LocalId id) {
   if (messages.erase(id.uid) == 0) return;
   Action a;
   a.kind = ActionKind::kDestroy;
@@ -59,7 +61,13 @@ void SimLocal::RenumberUids() {
   ++uidvalidity;
   next_uid = 1;
   for (auto& [uid, m] : old) AppendQuiet(m.meta);
-  actions.Clear();
+  // Entries naming old uids are meaningless now (the plugin drops them);
+  // a message filed as sent names no uid and stays.
+  std::vector<uint64_t> drop;
+  for (const Action& a : actions.entries()) {
+    if (a.local.valid()) drop.push_back(a.seq);
+  }
+  for (uint64_t seq : drop) actions.Remove(seq);
 }
 
 const LocalMessage* SimLocal::Find(const LocalId& id) const {
@@ -271,6 +279,13 @@ int SyncUntilDone(SimLocal* local, RemoteStore* store,
   for (int i = 1;; ++i) {
     const RunOptions& o = i <= max_faulty ? options : clean;
     RunResult r = RunSession(local, store, o, rng);
+    if (std::getenv("MS_ENGINE_TRACE") != nullptr) {
+      std::fprintf(stderr, "session %d: %s after %zu events\n", i,
+                   r.status.ToString().c_str(), r.events);
+      for (const std::string& note : r.reports) {
+        std::fprintf(stderr, "  %s\n", note.c_str());
+      }
+    }
     if (!r.crashed && r.status.ok()) return i;
     if (i > max_faulty + 3) return -i;
   }

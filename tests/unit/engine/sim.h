@@ -38,11 +38,11 @@ struct SimLocal {
   // The user's (or the MTA's) acts, recorded in the action list like the
   // plugin does.
   LocalId Deliver(const MessageMeta& meta);
-  void SetState(const LocalId& id, MessageState state);
-  void Destroy(const LocalId& id);
+  void SetState(LocalId id, MessageState state);
+  void Destroy(LocalId id);  // by value: may name the erased message
   void FileSent(const MessageMeta& meta);
-  // A new UIDVALIDITY: every message gets a new uid; the action list (which
-  // names old uids) is dropped; the map is left stale.
+  // A new UIDVALIDITY: every message gets a new uid; action-list entries
+  // naming old uids are dropped; the map is left stale.
   void RenumberUids();
 
   const LocalMessage* Find(const LocalId& id) const;
