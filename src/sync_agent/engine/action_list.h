@@ -38,6 +38,16 @@ class ActionList {
   // Removes every entry about `action`'s subject (the server does this for its
   // own pending changes that lost a conflict).
   void RemoveSubject(const Action& action);
+  // Removes every entry for which keep(entry) is false, in one pass.
+  template <typename Keep>
+  void Retain(Keep keep) {
+    std::vector<Action> kept;
+    kept.reserve(entries_.size());
+    for (Action& a : entries_) {
+      if (keep(a)) kept.push_back(std::move(a));
+    }
+    entries_.swap(kept);
+  }
   // Removes only the subject's pending state changes.
   void RemoveStateChanges(const Action& action);
   void Clear() { entries_.clear(); }

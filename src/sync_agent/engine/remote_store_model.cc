@@ -196,11 +196,8 @@ void RemoteStore::Commit(SyncGeneration generation) {
   generation_ = generation;
   // Keep only what the list comparison cannot have covered: messages
   // composed on the phone, still to be delivered through the organisation.
-  std::vector<uint64_t> drop;
-  for (const Action& a : actions_.entries()) {
-    if (a.kind != ActionKind::kDeliver) drop.push_back(a.seq);
-  }
-  for (uint64_t seq : drop) actions_.Remove(seq);
+  actions_.Retain(
+      [](const Action& a) { return a.kind == ActionKind::kDeliver; });
 }
 
 const RemoteMessage* RemoteStore::Find(RemoteId id) const {

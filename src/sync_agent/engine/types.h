@@ -38,9 +38,11 @@ struct LocalId {
   uint32_t uid = 0;  // 0: no message
 
   bool valid() const { return uid != 0; }
+  // Any strict order will do (ids are map keys); the uid goes first because
+  // comparing it is cheap and almost always decides.
   friend bool operator<(const LocalId& a, const LocalId& b) {
-    return std::tie(a.mailbox, a.uidvalidity, a.uid) <
-           std::tie(b.mailbox, b.uidvalidity, b.uid);
+    return std::tie(a.uid, a.uidvalidity, a.mailbox) <
+           std::tie(b.uid, b.uidvalidity, b.mailbox);
   }
   friend bool operator==(const LocalId& a, const LocalId& b) {
     return a.uid == b.uid && a.uidvalidity == b.uidvalidity &&
