@@ -16,11 +16,7 @@
 
 namespace mobilesync::engine {
 
-enum class ConflictPolicy : uint8_t {
-  kStatePrecedence,  // D > M > R > U (default)
-  kMailboxWins,      // the local (Dovecot) state wins
-  kHandheldWins,     // the remote (mobile) state wins
-};
+// ConflictPolicy itself is in types.h (it travels in kHello).
 
 // "state-precedence", "mailbox-wins", "handheld-wins".
 const char* ConflictPolicyName(ConflictPolicy policy);

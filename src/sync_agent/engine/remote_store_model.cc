@@ -106,14 +106,14 @@ void RemoteStore::EraseMessage(RemoteId id) {
 }
 
 AckOutcome RemoteStore::ApplyState(RemoteId id, MessageState state,
-                                   std::string* note) {
+                                   ConflictPolicy policy, std::string* note) {
   const Action* own = actions_.PendingChange(Subject(id));
   if (own != nullptr) {
     // Both sides changed the message since the last sync.
     MessageState own_state = own->kind == ActionKind::kDestroy
                                  ? MessageState::kDestroyed
                                  : own->meta.state;
-    MessageState winner = ResolveConflict(state, own_state, options_.conflict);
+    MessageState winner = ResolveConflict(state, own_state, policy);
     if (winner != state) {
       *note = "remote " + std::to_string(id) + ": local " +
               MessageStateName(state) + " lost to remote " +
@@ -134,6 +134,7 @@ AckOutcome RemoteStore::ApplyState(RemoteId id, MessageState state,
 }
 
 AckOutcome RemoteStore::ApplyAgentAction(const Action& action,
+                                         ConflictPolicy policy,
                                          RemoteId* assigned,
                                          std::string* note) {
   *assigned = kNoRemoteId;
@@ -146,7 +147,8 @@ AckOutcome RemoteStore::ApplyAgentAction(const Action& action,
         *assigned = k->second;
         if (messages_.at(k->second).meta.state != action.meta.state) {
           std::string ignored;
-          (void)ApplyState(k->second, action.meta.state, &ignored);
+          // The outcome is the insert's: it is here either way.
+          (void)ApplyState(k->second, action.meta.state, policy, &ignored);
         }
         return AckOutcome::kApplied;
       }
@@ -160,7 +162,7 @@ AckOutcome RemoteStore::ApplyAgentAction(const Action& action,
     case ActionKind::kMarkUnread:
     case ActionKind::kMoveToTrash:
     case ActionKind::kRestoreFromTrash:
-      return ApplyState(action.remote, action.meta.state, note);
+      return ApplyState(action.remote, action.meta.state, policy, note);
     case ActionKind::kDestroy: {
       // A destroy wins every conflict: drop our pending changes of it.
       actions_.RemoveStateChanges(Subject(action.remote));
@@ -219,7 +221,10 @@ std::vector<RemoteMessage> RemoteStore::Window() const {
 // --- ServerSession -----------------------------------------------------------
 
 ServerSession::ServerSession(RemoteStore* store, size_t max_in_flight)
-    : store_(store), window_(FlightOptions{max_in_flight, 0, 1}) {}
+    : store_(store),
+      conflict_(store->options().conflict),
+      // The agent drives every time-out: no timer here.
+      window_(FlightOptions{max_in_flight, 0, 1}) {}
 
 Frame ServerSession::ActionFrame(uint64_t tag, uint64_t seq) const {
   Frame f;
@@ -249,6 +254,7 @@ std::vector<Frame> ServerSession::OnFrame(const Frame& in) {
   std::vector<Frame> out;
   switch (in.kind) {
     case FrameKind::kHello: {
+      conflict_ = in.conflict;
       Frame f;
       f.kind = FrameKind::kHelloReply;
       f.generation = store_->generation();
@@ -283,7 +289,8 @@ std::vector<Frame> ServerSession::OnFrame(const Frame& in) {
       ack.kind = FrameKind::kAck;
       ack.tag = in.tag;
       std::string note;
-      ack.outcome = store_->ApplyAgentAction(in.action, &ack.remote, &note);
+      ack.outcome =
+          store_->ApplyAgentAction(in.action, conflict_, &ack.remote, &note);
       if (!note.empty()) reports_.push_back(std::move(note));
       out.push_back(ack);
       break;

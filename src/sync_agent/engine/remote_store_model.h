@@ -60,7 +60,12 @@ class RemoteStore {
   // receives the message's remote id (the existing one when the message is
   // already here: matched by match key). *note explains a no-op.
   AckOutcome ApplyAgentAction(const Action& action, RemoteId* assigned,
-                              std::string* note);
+                              std::string* note) {
+    return ApplyAgentAction(action, options_.conflict, assigned, note);
+  }
+  // The same, resolving conflicts by `policy` (the one the agent announced).
+  AckOutcome ApplyAgentAction(const Action& action, ConflictPolicy policy,
+                              RemoteId* assigned, std::string* note);
   // Ends an initial sync: the pairing is now `generation`, and the action
   // list entries the list comparison subsumed are dropped (all but kDeliver).
   // Idempotent.
@@ -79,7 +84,8 @@ class RemoteStore {
 
  private:
   RemoteId NewId();
-  AckOutcome ApplyState(RemoteId id, MessageState state, std::string* note);
+  AckOutcome ApplyState(RemoteId id, MessageState state, ConflictPolicy policy,
+                        std::string* note);
   void EraseMessage(RemoteId id);
 
   RemoteStoreOptions options_;
@@ -108,6 +114,8 @@ class ServerSession {
   Frame ActionFrame(uint64_t tag, uint64_t seq) const;
 
   RemoteStore* store_;
+  // The agent's per-user policy from kHello (until then, the store's own).
+  ConflictPolicy conflict_;
   ActionWindow window_;
   bool swapping_ = false;
   std::vector<std::string> reports_;

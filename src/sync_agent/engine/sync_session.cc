@@ -142,6 +142,7 @@ std::vector<Op> SyncSession::Start(int64_t now_ms) {
   Frame hello;
   hello.kind = FrameKind::kHello;
   hello.generation = snapshot_.generation;
+  hello.conflict = options_.conflict;
   SendRequest(hello, now_ms);
   return Flush();
 }

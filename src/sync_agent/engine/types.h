@@ -125,10 +125,18 @@ enum class AckOutcome : uint8_t {
 };
 const char* AckOutcomeName(AckOutcome outcome);
 
+// Which state wins when both sides changed a message since the last sync; a
+// per-user setting (see precedence.h). The agent announces it in kHello.
+enum class ConflictPolicy : uint8_t {
+  kStatePrecedence,  // D > M > R > U (default)
+  kMailboxWins,      // the local (Dovecot) state wins
+  kHandheldWins,     // the remote (mobile) state wins
+};
+
 // Engine-level protocol frames (the wire layer maps them to protobuf).
 enum class FrameKind : uint8_t {
   // agent -> server
-  kHello,        // generation = agent's
+  kHello,        // generation = agent's; conflict = the user's policy
   kListRequest,  // send me the window
   kFetch,        // ids: send me these messages (initial sync)
   kSwap,         // my list is done: send me yours (re-sent on time-out:
@@ -151,6 +159,7 @@ struct Frame {
   FrameKind kind = FrameKind::kHello;
   uint64_t tag = 0;  // kAction/kAck/kNack: unique per sender and session
   SyncGeneration generation = 0;
+  ConflictPolicy conflict = ConflictPolicy::kStatePrecedence;  // kHello
   uint32_t window_size = 0;   // kHelloReply: N
   uint32_t window_count = 0;  // kHelloReply: messages now in the window
   std::vector<RemoteMessage> messages;  // kList, kFetched

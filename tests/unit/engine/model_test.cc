@@ -55,7 +55,9 @@ struct World {
   explicit World(const Config& c) {
     RemoteStoreOptions o;
     o.window = c.window;
-    o.conflict = c.conflict;
+    // The store keeps its default: the agent's kHello must carry the user's
+    // policy to the server, or the precedence checks fail.
+    o.conflict = ConflictPolicy::kStatePrecedence;
     store = std::make_unique<RemoteStore>(o);
   }
   const RemoteMessage* RemoteByKey(const std::string& key) const {
