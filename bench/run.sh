@@ -274,16 +274,25 @@ tool_cmd() {
 }
 network_tool() { [ "$1" = dsync-imapc ] || [ "$1" = mbsync ]; }
 
-# ------------------------------------------------------------------ mobilesync hook
-# run_mobilesync_<scenario>: the mobilesync end-to-end sync is not wired yet
-# (issue 8). When it is, each of these must: enable user B for mobilesync
-# (userdb_mobilesync_enabled=yes, window = N = $messages so the whole mailbox
-# is in the remote window), start mobilesync-server and mobilesync-agent
-# (under "$M serve" so their rusage is recorded like Dovecot's) with the
-# remote server's store as "B", trigger/await the sync (mobilesyncctl sync A
-# --wait), wait for convergence, and verify with "$M verify" against the
-# server's view exported as a Maildir (or through the device API), then call
-# record like measured_run does. Skipped until then.
+# ==================================================================
+# MOBILESYNC HOOK (issue 9, mobilesync half) -- NOT YET WIRED (issue 8)
+# ==================================================================
+# run_mobilesync_<scenario> (initial = 1, incremental = 2, nochange = 3,
+# latency = 7): skipped until mobilesync's end-to-end sync exists. Each must,
+# as one measured run like measured_run does:
+#   1. enable user A for mobilesync (passwd-file extra field
+#      userdb_mobilesync_enabled=yes, window N = $messages so the whole
+#      mailbox lives remotely; load the plugin: mail_plugins = $mail_plugins
+#      notify mobilesync) -- the remote mobilesync-server's store plays B;
+#   2. start mobilesync-server and mobilesync-agent under "$M serve" (so their
+#      rusage is recorded like Dovecot's; for 7, the agent dials the server
+#      through delay_proxy.py);
+#   3. run the measured command: mobilesyncctl sync A --wait (for 2, after
+#      apply_changes; for 3, with nothing changed), and wait for convergence
+#      (mobilesyncctl status A --json says idle, no pending actions);
+#   4. verify: export the server's view of the mailbox as a Maildir (or read it
+#      through the device API) and "$M verify" it against A; "$M record" it;
+#   5. then add "mobilesync" to tool_list so it rotates with the peers.
 run_mobilesync_initial() { echo "mobilesync: not yet wired (issue 8)"; return 0; }
 run_mobilesync_incremental() { echo "mobilesync: not yet wired (issue 8)"; return 0; }
 run_mobilesync_nochange() { echo "mobilesync: not yet wired (issue 8)"; return 0; }
