@@ -62,6 +62,10 @@ teardown() {
   set +e
   [ -n "$proxy_pid" ] && { kill -TERM "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null; }
   [ -n "$dc_pid" ] && { kill -TERM "$dc_pid" 2>/dev/null; wait "$dc_pid" 2>/dev/null; }
+  # Interrupted: still leave a report of the runs that completed.
+  if [ -s "$out/results.jsonl" ] && [ ! -s "$out/report.md" ]; then
+    { echo "## Interrupted run (partial)"; echo; $M report "$out/results.jsonl"; } >"$out/report.md"
+  fi
   if [ $keep -eq 1 ]; then echo "kept $w"; else rm -rf "$w"; fi
 }
 trap teardown EXIT
