@@ -1,8 +1,17 @@
 # src/sync_agent: mobilesync-agent (the daemon) and mobilesyncctl.
 noinst_LTLIBRARIES += src/sync_agent/libmsagent.la
 src_sync_agent_libmsagent_la_SOURCES = \
-	src/sync_agent/agent_config.cc src/sync_agent/agent_config.h
-src_sync_agent_libmsagent_la_LIBADD = src/common/libmscommon.la
+	src/sync_agent/agent_config.cc src/sync_agent/agent_config.h \
+	src/sync_agent/event_ptrs.h \
+	src/sync_agent/imap/imap_client.cc src/sync_agent/imap/imap_client.h \
+	src/sync_agent/imap/imap_parser.cc src/sync_agent/imap/imap_parser.h \
+	src/sync_agent/scheduler.cc src/sync_agent/scheduler.h \
+	src/sync_agent/tls_context.cc src/sync_agent/tls_context.h \
+	src/sync_agent/user_registry.cc src/sync_agent/user_registry.h
+src_sync_agent_libmsagent_la_CXXFLAGS = $(AM_CXXFLAGS) $(LIBEVENT_CFLAGS) \
+	$(LIBEVENT_OPENSSL_CFLAGS) $(OPENSSL_CFLAGS) $(SQLITE3_CFLAGS)
+src_sync_agent_libmsagent_la_LIBADD = src/common/libmscommon.la \
+	$(LIBEVENT_OPENSSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(SQLITE3_LIBS)
 
 sbin_PROGRAMS += src/sync_agent/mobilesync-agent
 src_sync_agent_mobilesync_agent_SOURCES = src/sync_agent/agent_main.cc
