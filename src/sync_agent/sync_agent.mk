@@ -1,11 +1,15 @@
 # src/sync_agent: mobilesync-agent (the daemon) and mobilesyncctl.
 noinst_LTLIBRARIES += src/sync_agent/libmsagent.la
 src_sync_agent_libmsagent_la_SOURCES = \
+	src/sync_agent/agent.cc src/sync_agent/agent.h \
 	src/sync_agent/agent_config.cc src/sync_agent/agent_config.h \
+	src/sync_agent/control_server.cc src/sync_agent/control_server.h \
 	src/sync_agent/event_ptrs.h \
 	src/sync_agent/imap/imap_client.cc src/sync_agent/imap/imap_client.h \
 	src/sync_agent/imap/imap_parser.cc src/sync_agent/imap/imap_parser.h \
+	src/sync_agent/remote_connection.cc src/sync_agent/remote_connection.h \
 	src/sync_agent/scheduler.cc src/sync_agent/scheduler.h \
+	src/sync_agent/session_runner.cc src/sync_agent/session_runner.h \
 	src/sync_agent/tls_context.cc src/sync_agent/tls_context.h \
 	src/sync_agent/user_registry.cc src/sync_agent/user_registry.h
 src_sync_agent_libmsagent_la_CXXFLAGS = $(AM_CXXFLAGS) $(LIBEVENT_CFLAGS) \

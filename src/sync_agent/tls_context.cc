@@ -28,23 +28,24 @@ std::string DrainOpenSslErrors() {
 }
 
 std::string DescribeTlsFailure(SSL* ssl, unsigned long openssl_error) {
-  std::string out;
+  std::string verify;
   if (ssl != nullptr) {
     long v = SSL_get_verify_result(ssl);
     if (v != X509_V_OK) {
-      out = "certificate verification failed: ";
-      out += X509_verify_cert_error_string(v);
+      verify = std::string("certificate verification failed: ") +
+               X509_verify_cert_error_string(v);
     }
   }
+  std::string lib;
   if (openssl_error != 0) {
     char buf[256];
     ERR_error_string_n(openssl_error, buf, sizeof buf);
-    if (!out.empty()) out += " (";
-    out += buf;
-    if (out.back() != ')' && out.find(" (") != std::string::npos) out += ")";
+    lib = buf;
   }
-  if (out.empty()) out = "TLS handshake failed";
-  return out;
+  if (!verify.empty() && !lib.empty()) return verify + " (" + lib + ")";
+  if (!verify.empty()) return verify;
+  if (!lib.empty()) return lib;
+  return "TLS handshake failed";
 }
 
 Status TlsClientContext::Create(const TlsClientOptions& options,

@@ -17,3 +17,17 @@ tests_integration_imap_client_test_SOURCES = tests/integration/imap_client_test.
 tests_integration_imap_client_test_CPPFLAGS = $(TEST_CPPFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS)
 tests_integration_imap_client_test_LDADD = src/sync_agent/libmsagent.la tests/harness/libmsharness.la \
 	$(LIBEVENT_LIBS) $(GTEST_LIBS)
+
+# The agent's outbound TLS connection against test TLS servers.
+check_PROGRAMS += tests/integration/remote_connection_test
+tests_integration_remote_connection_test_SOURCES = tests/integration/remote_connection_test.cc
+tests_integration_remote_connection_test_CPPFLAGS = $(TEST_CPPFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS)
+tests_integration_remote_connection_test_LDADD = src/sync_agent/libmsagent.la tests/harness/libmsharness.la \
+	$(LIBEVENT_OPENSSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(GTEST_LIBS)
+
+# mobilesync-agent and mobilesyncctl together against a real Dovecot.
+check_PROGRAMS += tests/integration/agent_ctl_test
+tests_integration_agent_ctl_test_SOURCES = tests/integration/agent_ctl_test.cc
+tests_integration_agent_ctl_test_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_integration_agent_ctl_test_LDADD = tests/harness/libmsharness.la $(GTEST_LIBS)
+EXTRA_tests_integration_agent_ctl_test_DEPENDENCIES = $(sbin_PROGRAMS)
