@@ -115,8 +115,7 @@ Status UserdbEnabledUsers(const Doveadm& d, std::vector<std::string>* out, size_
   for (const std::string& u : Lines(text))
     if (ValidateUserName(u).ok()) users.push_back(u);
   *seen = users.size();
-  // One doveadm per batch: `doveadm user -f FIELD U1 U2 ...` prints one
-  // value line per user, in order (an empty line when the field is unset).
+  // One doveadm per batch of users (format below).
   const size_t kBatch = 200;
   for (size_t i = 0; i < users.size(); i += kBatch) {
     argv = base;
@@ -125,24 +124,35 @@ Status UserdbEnabledUsers(const Doveadm& d, std::vector<std::string>* out, size_
     for (size_t j = i; j < end; ++j) argv.push_back(users[j]);
     s = RunCapture(argv, &text, &code);
     if (!s.ok()) return s;
-    // Exit status 2 means "some user not found": the others are still valid.
-    if (code != 0 && code != 2)
+    // Exit status 67 (EX_NOUSER): a user vanished since the listing; the
+    // others are still valid.
+    if (code != 0 && code != 2 && code != 67)
       return Status::IOError("doveadm user -f mobilesync_enabled failed",
                              "exit status " + std::to_string(code));
-    std::vector<std::string> values;
+    // The output: user 1's value line, then for each next user an empty
+    // separator line followed by its value line; a user without the
+    // field (or unknown to the userdb) prints no value line at all. So an
+    // empty line moves to the next user and a value belongs to the current.
+    std::vector<std::string> values(end - i);
+    size_t idx = 0;
     size_t k = 0;
-    while (k <= text.size()) {
+    bool bad = false;
+    while (k < text.size()) {
       size_t nl = text.find('\n', k);
-      if (nl == std::string::npos) {
-        if (k < text.size()) values.push_back(text.substr(k));
-        break;
-      }
-      values.push_back(text.substr(k, nl - k));
+      if (nl == std::string::npos) nl = text.size();
+      std::string l = text.substr(k, nl - k);
       k = nl + 1;
+      if (l.empty()) {
+        ++idx;
+      } else if (idx < values.size()) {
+        values[idx] = l;
+      } else {
+        bad = true;
+      }
     }
-    if (values.size() != end - i)
+    if (bad || idx > values.size())
       return Status::Corruption("unexpected doveadm user -f output",
-                                std::to_string(values.size()) + " lines for " +
+                                std::to_string(idx) + " separators for " +
                                     std::to_string(end - i) + " users");
     for (size_t j = i; j < end; ++j) {
       std::string v = values[j - i];

@@ -3,7 +3,11 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
+#include <openssl/err.h>
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 
@@ -199,37 +203,47 @@ void RemoteConnection::EventCb(bufferevent* bev, short what, void* arg) {
     self->protocol_->OnConnected(self);
     return;
   }
+  unsigned long ssl_err = bufferevent_get_openssl_error(bev);
+  while (bufferevent_get_openssl_error(bev) != 0) {
+  }
+  int err = EVUTIL_SOCKET_ERROR();
+  if (self->state_ == State::kConnecting) {
+    // Say why the dial failed: TLS (verification, protocol version) or the
+    // socket's own error (refused, unreachable).
+    int so_error = 0;
+    socklen_t len = sizeof so_error;
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    if (fd >= 0) getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+    if (so_error != 0) err = so_error;
+    // libevent reports a socket failure under the TLS layer (a refused
+    // connect) as a pseudo OpenSSL error of library 0: not a TLS problem.
+    if (ssl_err != 0 && ERR_GET_LIB(ssl_err) == 0) ssl_err = 0;
+    std::string msg;
+    if (ssl_err != 0) {
+      msg = "TLS handshake with " + self->peer() + " failed: " +
+            DescribeTlsFailure(bufferevent_openssl_get_ssl(bev), ssl_err);
+    } else if (err != 0 && err != EAGAIN) {
+      msg = "connect to " + self->peer() + " failed: " + strerror(err);
+    } else {
+      msg = "connect to " + self->peer() +
+            " failed: connection refused or closed before the TLS handshake finished";
+    }
+    self->Close();
+    evtimer_del(self->timer_.get());
+    self->last_error_ = msg;
+    LogError("", "remote: " + msg);
+    self->ScheduleReconnect();
+    return;
+  }
   Status why;
   if (what & BEV_EVENT_EOF) {
     why = Status::Unavailable("server closed the connection");
   } else if (what & BEV_EVENT_TIMEOUT) {
     why = Status::Timeout("I/O time-out");
+  } else if (ssl_err != 0) {
+    why = Status::IOError("TLS error", DescribeTlsFailure(nullptr, ssl_err));
   } else {
-    unsigned long ssl_err = bufferevent_get_openssl_error(bev);
-    int err = EVUTIL_SOCKET_ERROR();
-    if (ssl_err != 0 || self->state_ == State::kConnecting) {
-      std::string reason;
-      if (ssl_err != 0 || err == 0) {
-        reason = DescribeTlsFailure(bufferevent_openssl_get_ssl(bev), ssl_err);
-      } else {
-        reason = strerror(err);
-      }
-      while (bufferevent_get_openssl_error(bev) != 0) {
-      }
-      if (self->state_ == State::kConnecting) {
-        self->Close();
-        evtimer_del(self->timer_.get());
-        std::string msg = (ssl_err != 0 ? "TLS handshake with " : "connect to ") + self->peer() +
-                          " failed: " + reason;
-        self->last_error_ = msg;
-        LogError("", "remote: " + msg);
-        self->ScheduleReconnect();
-        return;
-      }
-      why = Status::IOError("TLS error", reason);
-    } else {
-      why = Status::IOError("connection error", err ? strerror(err) : "unknown");
-    }
+    why = Status::IOError("connection error", err ? strerror(err) : "unknown");
   }
   self->Fail(why);
 }

@@ -75,9 +75,12 @@ class AgentCtlTest : public ::testing::Test {
   }
 
   void StartAgent() {
+    // The log is appended to across restarts: wait for one more "started".
+    size_t before = Count(Log(), "started (server");
     ASSERT_TRUE(agent_.Start({Bin("sync_agent/mobilesync-agent"), "-c", config_, "-F"}, log_).ok());
-    ASSERT_TRUE(WaitFor([&] { return Log().find("started (") != std::string::npos || !agent_.running(); }))
-        << Log();
+    ASSERT_TRUE(WaitFor([&] {
+      return Count(Log(), "started (server") > before || !agent_.running();
+    })) << Log();
     ASSERT_TRUE(agent_.running()) << Log();
   }
   void StopAgent() {

@@ -258,7 +258,7 @@ TEST_F(RemoteConnectionTest, WrongHostNameIsRefused) {
   TestServer server(base_.get(), TestServer::Mode::kTls);
   ASSERT_TRUE(server.Start(good_).ok());
   auto c = Make(server.port(), "mobile.example.net");
-  ExpectRefused(&server, c.get(), "Hostname mismatch");
+  ExpectRefused(&server, c.get(), "hostname mismatch");
 }
 
 TEST_F(RemoteConnectionTest, WrongIpAddressIsRefused) {
@@ -329,7 +329,9 @@ TEST_F(RemoteConnectionTest, RefusedConnectionIsRetried) {
   auto c = Make(port);
   c->Start();
   ASSERT_TRUE(RunUntil(base_.get(), [&] { return c->failures() >= 3; }));
-  EXPECT_NE(c->last_error().find("Connection refused"), std::string::npos) << c->last_error();
+  EXPECT_TRUE(c->last_error().find("Connection refused") != std::string::npos ||
+              c->last_error().find("connection refused") != std::string::npos)
+      << c->last_error();
   c->Stop();
   EXPECT_EQ(c->state(), RemoteConnection::State::kStopped);
 }

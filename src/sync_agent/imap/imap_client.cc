@@ -489,6 +489,8 @@ void ImapClient::HandleUntaggedDefault(const ImapResponse& r) {
   uint64_t n = 0;
   if (r.name == "EXISTS" && r.number) {
     mailbox_.exists = *r.number;
+  } else if (r.name == "EXPUNGE" && r.number) {
+    if (mailbox_.exists > 0) --mailbox_.exists;
   } else if (r.name == "FLAGS" && !r.args.empty() && r.args[0].is_list()) {
     mailbox_.flags = AtomsOf(r.args[0]);
   } else if (r.name == "OK" && r.code.size() >= 2 && r.code[1].ToNumber(&n)) {

@@ -41,7 +41,7 @@ const char kSample[] =
     "* 1 FETCH (UID 7 FLAGS (\\Seen) INTERNALDATE \"22-Nov-2026 10:00:00 +0000\" "
     "RFC822.SIZE 12 X-GUID 0a1b2c MODSEQ (42) BODY[] {12}\r\nHello\r\nWorld)\r\n"
     "* LIST (\\HasNoChildren \\Trash) \"/\" Trash\r\n"
-    "* LIST (\\HasNoChildren) \"/\" {8}\r\nodd\"name)\r\n"
+    "* LIST (\\HasNoChildren) \"/\" {8}\r\nodd\"name\r\n"
     "* METADATA \"\" (/private/vendor/vendor.mobilesync/action/1 {3}\r\nabc "
     "/private/vendor/vendor.mobilesync/action/2 NIL)\r\n"
     "+ idling\r\n"
@@ -191,9 +191,9 @@ TEST(ImapParser, LineLimitIsCheckedBeforeTheLineEnds) {
   ImapParser p(lim);
   ImapResponse r;
   ImapParser::Result res;
-  p.Feed("* SEARCH " + std::string(95, '1'));
+  p.Feed("* SEARCH " + std::string(85, '1'));
   ASSERT_TRUE(p.Next(&r, &res).ok());
-  p.Feed("1111111");
+  p.Feed("11111111");
   Status s = p.Next(&r, &res);
   EXPECT_TRUE(s.IsCorruption());
   EXPECT_NE(s.message().find("line too long"), std::string::npos);
