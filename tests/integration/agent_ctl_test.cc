@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -221,6 +223,9 @@ TEST_F(AgentCtlTest, PeriodicRunsAndRestartKeepsUsers) {
     return Count(l, "user=alice: session started (periodic)") >= 2 &&
            Count(l, "user=bob: session started (periodic)") >= 2;
   })) << Log();
+  // Sessions of a user reuse its pooled IMAP connection: one LOGIN each.
+  EXPECT_EQ(Count(Log(), "user=alice: IMAP > m1 LOGIN alice*mobilesync-agent <password>"), 1u);
+  EXPECT_EQ(Log().find("master-secret-pw"), std::string::npos) << "a secret reached the log";
   StopAgent();
   StartAgent();
   CommandResult r = Ctl({"users"});
@@ -269,6 +274,37 @@ TEST_F(AgentCtlTest, BadConfigurationNamesTheLine) {
   EXPECT_EQ(r.exit_code, 78);
   EXPECT_NE(r.output.find(config_ + ":17"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("imap_idle_keep"), std::string::npos) << r.output;
+}
+
+TEST_F(AgentCtlTest, SocketRefusesOtherUsers) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to act as another user";
+  StartAgent();
+  // The socket is 0660: let "nobody" reach it through the directory, then
+  // check that the agent itself refuses the peer.
+  ASSERT_EQ(chmod(dir_.path().c_str(), 0755), 0);
+  ASSERT_EQ(chmod(dir_.Sub("agent.sock").c_str(), 0666), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    std::string p = dir_.Sub("agent.sock");
+    memcpy(addr.sun_path, p.c_str(), p.size());
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) _exit(3);
+    const char req[] = "hello 1\nusers\n";
+    if (write(fd, req, sizeof req - 1) < 0) _exit(0);  // reset: refused
+    char buf[64];
+    ssize_t n = read(fd, buf, sizeof buf);
+    _exit(n > 0 ? 1 : 0);  // any reply means the agent served us
+  }
+  int status = -1;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_TRUE(WaitFor([&] { return Log().find("control socket: refused uid 65534") != std::string::npos; }))
+      << Log();
+  StopAgent();
 }
 
 TEST_F(AgentCtlTest, SecondAgentDoesNotStealTheSocket) {
