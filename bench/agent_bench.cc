@@ -87,8 +87,11 @@ int Run(int argc, char** argv) {
   uint16_t port = FreeLoopbackPort();
   Process server;
   if (s.ok())
-    s = server.Start({"openssl", "s_server", "-quiet", "-accept", "127.0.0.1:" + std::to_string(port),
-                      "-cert", cert.cert, "-key", cert.key},
+    // s_server drops its client when its stdin ends: give it one that
+    // never does.
+    s = server.Start({"/bin/sh", "-c",
+                      "sleep 100000 | exec openssl s_server -quiet -accept 127.0.0.1:" +
+                          std::to_string(port) + " -cert " + cert.cert + " -key " + cert.key},
                      dir.Sub("server.log"));
   if (!s.ok()) {
     fprintf(stderr, "server: %s\n", s.ToString().c_str());
@@ -189,6 +192,12 @@ int Run(int argc, char** argv) {
   printf("no_change_cycle_agent_cpu_s: %.2f\n",
          static_cast<double>(cticks1 - cticks0) / static_cast<double>(hz));
   printf("rss_kb_after_cycle: %ld\n", RssKb(agent.pid()));
+  {
+    CommandResult st;
+    (void)RunCommand({Bin("sync_agent/mobilesyncctl"), "-c", conf, "--json", "status", "u0"}, &st);
+    size_t p = st.output.find("\"connects\":");
+    printf("remote_connects_total: %ld\n", p == std::string::npos ? -1L : atol(st.output.c_str() + p + 11));
+  }
   agent.Signal(SIGTERM);
   int st = -1;
   agent.Wait(milliseconds(30000), &st);

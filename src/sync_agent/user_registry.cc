@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <ctime>
+#include <set>
 
 namespace mobilesync::agent {
 namespace {
@@ -111,8 +112,9 @@ Status UserRegistry::Load() {
 Status UserRegistry::Enable(const std::vector<std::string>& names, const std::string& source,
                             std::vector<std::string>* added) {
   std::vector<std::string> fresh;
+  std::set<std::string> seen;
   for (const std::string& n : names)
-    if (users_.count(n) == 0) fresh.push_back(n);
+    if (users_.count(n) == 0 && seen.insert(n).second) fresh.push_back(n);
   if (fresh.empty()) {
     if (added) added->clear();
     return Status::OK();
