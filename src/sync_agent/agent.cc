@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/secret_file.h"
 #include "common/user_name.h"
+#include "sync_agent/wire_protocol.h"
 
 namespace mobilesync::agent {
 namespace {
@@ -34,16 +35,6 @@ std::string IsoTime(int64_t ms) {
 std::string Pad(const std::string& s, size_t w) {
   return s.size() >= w ? s + " " : s + std::string(w - s.size(), ' ');
 }
-
-// Until the wire protocol is wired in: keeps the connection up and reads
-// whatever the server sends (liveness is any byte received).
-class PlaceholderProtocol : public RemoteProtocol {
- public:
-  void OnConnected(RemoteConnection* conn) override { conn->ResetBackoff(); }
-  Status OnBytes(std::string_view) override { return Status::OK(); }
-  void OnKeepalive() override {}
-  void OnDisconnected(const Status&) override {}
-};
 
 SchedulerOptions SchedulerOptionsFrom(const AgentConfig& c) {
   SchedulerOptions o;
@@ -124,7 +115,14 @@ Status Agent::Start() {
   ro.keepalive_interval_ms = config_.keepalive_interval_ms;
   ro.reconnect_min_ms = config_.reconnect_min_ms;
   ro.reconnect_max_ms = config_.reconnect_max_ms;
-  protocol_ = std::make_unique<PlaceholderProtocol>();
+  WireProtocol::Options wo;
+  if (!config_.deployment_token_file.empty()) {
+    s = ReadSecretFile(config_.deployment_token_file, 1024, &wo.deployment_token);
+    if (!s.ok()) return s;
+  }
+  // The server's "sync this user now" goes to the scheduler.
+  protocol_ = std::make_unique<WireProtocol>(
+      std::move(wo), [this](const std::string& user) { RequestFromServer(user); });
   remote_ = std::make_unique<RemoteConnection>(base_, remote_tls_.get(), ro, protocol_.get());
   remote_->Start();
 

@@ -31,3 +31,12 @@ tests_integration_agent_ctl_test_SOURCES = tests/integration/agent_ctl_test.cc
 tests_integration_agent_ctl_test_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_integration_agent_ctl_test_LDADD = tests/harness/libmsharness.la $(GTEST_LIBS)
 EXTRA_tests_integration_agent_ctl_test_DEPENDENCIES = $(sbin_PROGRAMS)
+
+# The wire protocol's connection level over the agent's TLS connection.
+check_PROGRAMS += tests/integration/wire_connection_test
+tests_integration_wire_connection_test_SOURCES = tests/integration/wire_connection_test.cc
+tests_integration_wire_connection_test_CPPFLAGS = $(TEST_CPPFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) \
+	$(PROTOBUF_CFLAGS)
+tests_integration_wire_connection_test_LDADD = src/sync_agent/libmsagent.la tests/harness/libmsharness.la \
+	$(LIBEVENT_OPENSSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(PROTOBUF_LIBS) $(GTEST_LIBS)
+$(tests_integration_wire_connection_test_OBJECTS): $(WIRE_PROTO_GEN)
