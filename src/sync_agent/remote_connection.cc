@@ -236,6 +236,15 @@ void RemoteConnection::EventCb(bufferevent* bev, short what, void* arg) {
     return;
   }
   Status why;
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+  // OpenSSL 3 reports a TCP close without close_notify as an error that
+  // libevent 2.1 does not map to EOF; our frames carry their own lengths,
+  // so it is just the peer going away.
+  if (ssl_err != 0 && ERR_GET_REASON(ssl_err) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+    what |= BEV_EVENT_EOF;
+    ssl_err = 0;
+  }
+#endif
   if (what & BEV_EVENT_EOF) {
     why = Status::Unavailable("server closed the connection");
   } else if (what & BEV_EVENT_TIMEOUT) {
