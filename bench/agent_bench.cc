@@ -5,7 +5,7 @@
 //  * enabling all users through `mobilesyncctl enable --all-from-userdb`;
 //  * RSS and CPU of the idle agent over a window (sync_interval 24h, so the
 //    users are enabled but idle; the remote connection stays up with
-//    keepalives against `openssl s_server`);
+//    keepalives against an in-process wire peer);
 //  * one no-change cycle: a sync request for every user at once, until every
 //    user has a new last_sync (each session: IMAP login as user*master,
 //    GETMETADATA of the action list, logout/pool), with max_sessions 16.
@@ -24,7 +24,19 @@
 #include <sstream>
 #include <thread>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+
 #include "harness/dovecot_instance.h"
+#include "wire/frame_decoder.h"
+#include "wire/frame_encoder.h"
 
 namespace mobilesync::testing {
 namespace {
@@ -59,6 +71,103 @@ double Now() {
       .count();
 }
 
+// The remote end: a minimal wire peer on its own thread and event loop. It
+// answers HELLO with WELCOME and PING with PONG, which is all an idle agent
+// needs to keep its one connection up.
+class WirePeer {
+ public:
+  ~WirePeer() { Stop(); }
+  Status Start(const PemPaths& cert) {
+    base_ = event_base_new();
+    ctx_ = SSL_CTX_new(TLS_server_method());
+    if (SSL_CTX_use_certificate_chain_file(ctx_, cert.cert.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx_, cert.key.c_str(), SSL_FILETYPE_PEM) != 1)
+      return Status::IOError("peer certificate");
+    sockaddr_in sin = {};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    listener_ = evconnlistener_new_bind(base_, &WirePeer::AcceptCb, this,
+                                        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, -1,
+                                        reinterpret_cast<sockaddr*>(&sin), sizeof sin);
+    if (!listener_) return Status::IOError("listen");
+    sockaddr_in bound = {};
+    socklen_t len = sizeof bound;
+    getsockname(evconnlistener_get_fd(listener_), reinterpret_cast<sockaddr*>(&bound), &len);
+    port_ = ntohs(bound.sin_port);
+    thread_ = std::thread([this] { event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY); });
+    return Status::OK();
+  }
+  void Stop() {
+    if (!base_) return;
+    event_base_loopbreak(base_);
+    if (thread_.joinable()) thread_.join();
+    for (auto& c : conns_) bufferevent_free(c.first);
+    conns_.clear();
+    if (listener_) evconnlistener_free(listener_);
+    if (ctx_) SSL_CTX_free(ctx_);
+    event_base_free(base_);
+    base_ = nullptr;
+  }
+  uint16_t port() const { return port_; }
+  std::atomic<int> accepted{0};
+  std::atomic<int> pings{0};
+
+ private:
+  static void AcceptCb(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg) {
+    auto* self = static_cast<WirePeer*>(arg);
+    ++self->accepted;
+    bufferevent* b = bufferevent_openssl_socket_new(self->base_, fd, SSL_new(self->ctx_),
+                                                    BUFFEREVENT_SSL_ACCEPTING,
+                                                    BEV_OPT_CLOSE_ON_FREE);
+    self->conns_[b] = std::make_unique<wire::FrameDecoder>();
+    bufferevent_setcb(b, &WirePeer::ReadCb, nullptr, &WirePeer::EventCb, self);
+    bufferevent_enable(b, EV_READ | EV_WRITE);
+  }
+  static void Reply(bufferevent* b, const wire::Frame& f) {
+    std::string out;
+    if (wire::EncodeFrame(f, &out).ok()) bufferevent_write(b, out.data(), out.size());
+  }
+  static void ReadCb(bufferevent* b, void* arg) {
+    auto* self = static_cast<WirePeer*>(arg);
+    auto& dec = self->conns_[b];
+    evbuffer* in = bufferevent_get_input(b);
+    std::string data(evbuffer_get_length(in), '\0');
+    evbuffer_remove(in, data.data(), data.size());
+    std::string_view v(data);
+    while (!v.empty()) {
+      wire::Frame f;
+      wire::FrameDecoder::Result res;
+      if (!dec->Next(&v, &f, &res).ok() || res == wire::FrameDecoder::Result::kNeedMore) break;
+      if (f.As<wire::pb::Hello>()) {
+        wire::pb::Welcome w;
+        w.set_version(wire::kProtocolVersion);
+        w.set_server_name("bench-peer");
+        w.set_window(32);
+        w.set_max_message_bytes(1 << 20);
+        Reply(b, wire::MakeFrame(0, std::move(w)));
+      } else if (const auto* p = f.As<wire::pb::Ping>()) {
+        ++self->pings;
+        wire::pb::Pong pong;
+        pong.set_nonce(p->nonce());
+        Reply(b, wire::MakeFrame(0, std::move(pong)));
+      }
+    }
+  }
+  static void EventCb(bufferevent* b, short what, void* arg) {
+    auto* self = static_cast<WirePeer*>(arg);
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+      self->conns_.erase(b);
+      bufferevent_free(b);
+    }
+  }
+  event_base* base_ = nullptr;
+  SSL_CTX* ctx_ = nullptr;
+  evconnlistener* listener_ = nullptr;
+  std::map<bufferevent*, std::unique_ptr<wire::FrameDecoder>> conns_;
+  std::thread thread_;
+  uint16_t port_ = 0;
+};
+
 int Run(int argc, char** argv) {
   int users = argc > 1 ? atoi(argv[1]) : 10000;
   int idle_s = argc > 2 ? atoi(argv[2]) : 20;
@@ -79,24 +188,18 @@ int Run(int argc, char** argv) {
   TempDir dir;
   (void)MakeDirs(dir.Sub("state"));
   (void)WriteFile(dir.Sub("master.pw"), o.master_password + "\n", 0600);
-  // The remote end: openssl s_server with a certificate of the test CA.
+  // The remote end: an in-process wire peer with a certificate of the test CA.
   TestCa ca;
   PemPaths cert;
   s = ca.Create(dir.path(), "bench");
   if (s.ok()) s = ca.Issue(CertSpec(), dir.path(), "server", &cert);
-  uint16_t port = FreeLoopbackPort();
-  Process server;
-  if (s.ok())
-    // s_server drops its client when its stdin ends: give it one that
-    // never does.
-    s = server.Start({"/bin/sh", "-c",
-                      "sleep 100000 | exec openssl s_server -quiet -accept 127.0.0.1:" +
-                          std::to_string(port) + " -cert " + cert.cert + " -key " + cert.key},
-                     dir.Sub("server.log"));
+  WirePeer server;
+  if (s.ok()) s = server.Start(cert);
   if (!s.ok()) {
     fprintf(stderr, "server: %s\n", s.ToString().c_str());
     return 1;
   }
+  uint16_t port = server.port();
   std::string conf = dir.Sub("agent.conf");
   std::string config =
       "server = 127.0.0.1:" + std::to_string(port) + "\nserver_name = localhost\n" +
@@ -202,6 +305,8 @@ int Run(int argc, char** argv) {
   int st = -1;
   agent.Wait(milliseconds(30000), &st);
   printf("agent_exit: %d\n", st);
+  printf("peer_accepted_connections: %d\npeer_pings_answered: %d\n", server.accepted.load(),
+         server.pings.load());
   server.Stop();
   return 0;
 }

@@ -11,5 +11,7 @@ $(bench_wire_bench_OBJECTS): $(WIRE_PROTO_GEN)
 # bench/RESULTS.md, section "Agent (issue 5)".
 noinst_PROGRAMS += bench/agent_bench
 bench_agent_bench_SOURCES = bench/agent_bench.cc
-bench_agent_bench_CPPFLAGS = $(TEST_CPPFLAGS)
-bench_agent_bench_LDADD = tests/harness/libmsharness.la
+bench_agent_bench_CPPFLAGS = $(TEST_CPPFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(PROTOBUF_CFLAGS)
+bench_agent_bench_LDADD = src/wire/libmswire.la tests/harness/libmsharness.la \
+	$(LIBEVENT_OPENSSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(PROTOBUF_LIBS) -lpthread
+$(bench_agent_bench_OBJECTS): $(WIRE_PROTO_GEN)
