@@ -1,5 +1,7 @@
 #include "sync_agent/agent_config.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -87,6 +89,13 @@ Status LoadAgentConfig(const std::string& path, AgentConfig* out) {
   }
   if (c.doveadm_path.empty() || c.doveadm_path[0] != '/') {
     return Status::InvalidArgument(o + ": doveadm_path", "must be an absolute path");
+  }
+  if (!c.run_as_user.empty() && getpwnam(c.run_as_user.c_str()) == nullptr) {
+    return Status::InvalidArgument(o + ": user", "no such user '" + c.run_as_user + "'");
+  }
+  if (!c.control_group.empty() && getgrnam(c.control_group.c_str()) == nullptr) {
+    return Status::InvalidArgument(o + ": control_group",
+                                   "no such group '" + c.control_group + "'");
   }
   if (c.control_socket.empty() || c.control_socket.size() > 107) {
     return Status::InvalidArgument(o + ": control_socket",
