@@ -94,13 +94,19 @@ class WirePeer {
     socklen_t len = sizeof bound;
     getsockname(evconnlistener_get_fd(listener_), reinterpret_cast<sockaddr*>(&bound), &len);
     port_ = ntohs(bound.sin_port);
-    thread_ = std::thread([this] { event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY); });
+    // libevent is not set up for threads here: the loop polls a flag to
+    // stop instead of being broken from the main thread.
+    tick_ = event_new(base_, -1, EV_PERSIST, &WirePeer::TickCb, this);
+    timeval tv = {0, 100000};
+    event_add(tick_, &tv);
+    thread_ = std::thread([this] { event_base_dispatch(base_); });
     return Status::OK();
   }
   void Stop() {
     if (!base_) return;
-    event_base_loopbreak(base_);
+    stop_ = true;
     if (thread_.joinable()) thread_.join();
+    if (tick_) event_free(tick_);
     for (auto& c : conns_) bufferevent_free(c.first);
     conns_.clear();
     if (listener_) evconnlistener_free(listener_);
@@ -122,6 +128,10 @@ class WirePeer {
     self->conns_[b] = std::make_unique<wire::FrameDecoder>();
     bufferevent_setcb(b, &WirePeer::ReadCb, nullptr, &WirePeer::EventCb, self);
     bufferevent_enable(b, EV_READ | EV_WRITE);
+  }
+  static void TickCb(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<WirePeer*>(arg);
+    if (self->stop_) event_base_loopbreak(self->base_);
   }
   static void Reply(bufferevent* b, const wire::Frame& f) {
     std::string out;
@@ -165,10 +175,13 @@ class WirePeer {
   evconnlistener* listener_ = nullptr;
   std::map<bufferevent*, std::unique_ptr<wire::FrameDecoder>> conns_;
   std::thread thread_;
+  event* tick_ = nullptr;
+  std::atomic<bool> stop_{false};
   uint16_t port_ = 0;
 };
 
 int Run(int argc, char** argv) {
+  setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as they are measured
   int users = argc > 1 ? atoi(argv[1]) : 10000;
   int idle_s = argc > 2 ? atoi(argv[2]) : 20;
   DovecotOptions o;
