@@ -13,3 +13,22 @@ noinst_PROGRAMS += bench/plugin_overhead
 bench_plugin_overhead_SOURCES = bench/plugin_overhead.cc
 bench_plugin_overhead_CPPFLAGS = $(TEST_CPPFLAGS)
 bench_plugin_overhead_LDADD = tests/harness/libmsharness.la
+
+
+# Sync engine (issue 6): update sync of 100 changes, initial sync of 10,000
+# messages, engine only (no I/O). See bench/RESULTS.md for how to run it.
+noinst_PROGRAMS += bench/engine_bench
+bench_engine_bench_SOURCES = bench/engine_bench.cc \
+	tests/unit/engine/sim.cc tests/unit/engine/sim.h
+bench_engine_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests \
+	$(BENCHMARK_CFLAGS)
+bench_engine_bench_LDADD = src/sync_agent/engine/libmsengine.la \
+	src/common/libmscommon.la $(BENCHMARK_LIBS)
+# Agent bench (issue 5): 10,000 users on a throwaway Dovecot; see
+# bench/RESULTS.md, section "Agent (issue 5)".
+noinst_PROGRAMS += bench/agent_bench
+bench_agent_bench_SOURCES = bench/agent_bench.cc
+bench_agent_bench_CPPFLAGS = $(TEST_CPPFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(PROTOBUF_CFLAGS)
+bench_agent_bench_LDADD = src/wire/libmswire.la tests/harness/libmsharness.la \
+	$(LIBEVENT_OPENSSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(PROTOBUF_LIBS) -lpthread
+$(bench_agent_bench_OBJECTS): $(WIRE_PROTO_GEN)

@@ -23,6 +23,8 @@ struct AgentConfig {
   std::string deployment_token_file;  // optional; secret
   uint64_t connect_timeout_ms = 10000;
   uint64_t keepalive_interval_ms = 30000;
+  uint64_t reconnect_min_ms = 1000;
+  uint64_t reconnect_max_ms = 300000;
 
   // Local Dovecot.
   std::string imap_host = "127.0.0.1";
@@ -32,16 +34,25 @@ struct AgentConfig {
   std::string master_user;
   std::string master_password_file;  // secret
   std::string trigger_secret_file;   // optional; secret shared with server
+  uint64_t imap_timeout_ms = 60000;
+  uint64_t imap_idle_keep_ms = 30000;   // pooled connection kept this long
+  uint64_t imap_max_idle = 64;          // pooled connections kept at most
+  std::string doveadm_path = "/usr/bin/doveadm";
+  std::string doveadm_config;           // optional: doveadm -c FILE
 
   // Local control.
   std::string control_socket = "/run/mobilesync/agent.sock";
   std::string control_group;  // optional group allowed besides root
   std::string state_dir = "/var/lib/mobilesync";
+  std::string run_as_user;  // `user`: drop root privileges to this user
 
   // Scheduling.
   uint64_t sync_interval_ms = 300000;
   uint64_t max_sessions = 16;
   uint64_t shutdown_timeout_ms = 10000;
+  uint64_t coalesce_delay_ms = 200;
+  uint64_t retry_min_ms = 5000;
+  uint64_t retry_max_ms = 600000;
 
   LogLevel log_level = LogLevel::kInfo;
   bool syslog = false;

@@ -26,6 +26,28 @@ int DecodeWaitStatus(int status) {
   return -1;
 }
 
+// argv and environment (ours plus `extra`) as execvpe() wants them, built
+// before fork() so the child only calls exec.
+class ExecArgs {
+ public:
+  ExecArgs(const std::vector<std::string>& argv, const std::vector<std::string>& extra)
+      : argv_(argv) {
+    for (char** e = environ; *e; ++e) env_.emplace_back(*e);
+    env_.insert(env_.end(), extra.begin(), extra.end());
+    for (auto& a : argv_) argp_.push_back(a.data());
+    argp_.push_back(nullptr);
+    for (auto& e : env_) envp_.push_back(e.data());
+    envp_.push_back(nullptr);
+  }
+  void Exec() { execvpe(argp_[0], argp_.data(), envp_.data()); }
+
+ private:
+  std::vector<std::string> argv_;
+  std::vector<std::string> env_;
+  std::vector<char*> argp_;
+  std::vector<char*> envp_;
+};
+
 }  // namespace
 
 bool WaitFor(const std::function<bool()>& condition, milliseconds timeout) {
@@ -56,15 +78,7 @@ Status Process::Start(const std::vector<std::string>& argv, const std::string& o
     out_fd = open(output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (out_fd < 0) return Status::FromErrno("open " + output_path, errno);
   }
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<std::string> env_copy;
-  for (char** e = environ; *e; ++e) env_copy.emplace_back(*e);
-  for (const auto& e : env) env_copy.push_back(e);
-  std::vector<char*> envp;
-  for (auto& e : env_copy) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
+  ExecArgs exec_args(argv, env);
 
   pid_t pid = fork();
   if (pid < 0) {
@@ -79,7 +93,7 @@ Status Process::Start(const std::vector<std::string>& argv, const std::string& o
     }
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
-    execvpe(args[0], args.data(), envp.data());
+    exec_args.Exec();
     _exit(127);
   }
   if (out_fd >= 0) close(out_fd);
@@ -164,15 +178,7 @@ Status RunCommand(const std::vector<std::string>& argv, CommandResult* result,
     close(in_pipe[1]);
     return Status::FromErrno("pipe", errno);
   }
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<std::string> env_copy;
-  for (char** e = environ; *e; ++e) env_copy.emplace_back(*e);
-  for (const auto& e : env) env_copy.push_back(e);
-  std::vector<char*> envp;
-  for (auto& e : env_copy) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
+  ExecArgs exec_args(argv, env);
   pid_t pid = fork();
   if (pid < 0) return Status::FromErrno("fork", errno);
   if (pid == 0) {
@@ -180,7 +186,7 @@ Status RunCommand(const std::vector<std::string>& argv, CommandResult* result,
     dup2(in_pipe[0], STDIN_FILENO);
     dup2(out_pipe[1], STDOUT_FILENO);
     dup2(out_pipe[1], STDERR_FILENO);
-    execvpe(args[0], args.data(), envp.data());
+    exec_args.Exec();
     _exit(127);
   }
   close(in_pipe[0]);

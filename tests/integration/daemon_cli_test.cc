@@ -25,7 +25,11 @@ CommandResult RunBin(const std::vector<std::string>& argv) {
 class AgentConfigFiles : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(WriteFile(dir_.Sub("ca.pem"), "placeholder\n", 0644).ok());
+    // A real CA certificate: the agent loads it when it starts.
+    ASSERT_TRUE(ca_.Create(dir_.path(), "cli").ok());
+    std::string pem;
+    ASSERT_TRUE(ReadFile(ca_.ca_paths().cert, &pem).ok());
+    ASSERT_TRUE(WriteFile(dir_.Sub("ca.pem"), pem, 0644).ok());
     ASSERT_TRUE(WriteFile(dir_.Sub("master.pw"), "pw\n", 0600).ok());
   }
   std::string Good() const {
@@ -43,6 +47,7 @@ class AgentConfigFiles : public ::testing::Test {
     return p;
   }
   TempDir dir_;
+  TestCa ca_;
 };
 
 TEST_F(AgentConfigFiles, ValidConfigPassesCheck) {

@@ -59,3 +59,32 @@ tests_integration_trigger_test_SOURCES = tests/integration/trigger_test.cc \
 tests_integration_trigger_test_CPPFLAGS = $(TEST_CPPFLAGS) $(OPENSSL_CFLAGS)
 tests_integration_trigger_test_LDADD = tests/harness/libmsharness.la $(GTEST_LIBS) $(OPENSSL_LIBS) -lpthread
 EXTRA_tests_integration_trigger_test_DEPENDENCIES = $(module_LTLIBRARIES)
+# The agent's IMAP client against a real Dovecot.
+check_PROGRAMS += tests/integration/imap_client_test
+tests_integration_imap_client_test_SOURCES = tests/integration/imap_client_test.cc
+tests_integration_imap_client_test_CPPFLAGS = $(TEST_CPPFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS)
+tests_integration_imap_client_test_LDADD = src/sync_agent/libmsagent.la tests/harness/libmsharness.la \
+	$(LIBEVENT_LIBS) $(GTEST_LIBS)
+
+# The agent's outbound TLS connection against test TLS servers.
+check_PROGRAMS += tests/integration/remote_connection_test
+tests_integration_remote_connection_test_SOURCES = tests/integration/remote_connection_test.cc
+tests_integration_remote_connection_test_CPPFLAGS = $(TEST_CPPFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS)
+tests_integration_remote_connection_test_LDADD = src/sync_agent/libmsagent.la tests/harness/libmsharness.la \
+	$(LIBEVENT_OPENSSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(GTEST_LIBS)
+
+# mobilesync-agent and mobilesyncctl together against a real Dovecot.
+check_PROGRAMS += tests/integration/agent_ctl_test
+tests_integration_agent_ctl_test_SOURCES = tests/integration/agent_ctl_test.cc
+tests_integration_agent_ctl_test_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_integration_agent_ctl_test_LDADD = tests/harness/libmsharness.la $(GTEST_LIBS)
+EXTRA_tests_integration_agent_ctl_test_DEPENDENCIES = $(sbin_PROGRAMS)
+
+# The wire protocol's connection level over the agent's TLS connection.
+check_PROGRAMS += tests/integration/wire_connection_test
+tests_integration_wire_connection_test_SOURCES = tests/integration/wire_connection_test.cc
+tests_integration_wire_connection_test_CPPFLAGS = $(TEST_CPPFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) \
+	$(PROTOBUF_CFLAGS)
+tests_integration_wire_connection_test_LDADD = src/sync_agent/libmsagent.la tests/harness/libmsharness.la \
+	$(LIBEVENT_OPENSSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(PROTOBUF_LIBS) $(GTEST_LIBS)
+$(tests_integration_wire_connection_test_OBJECTS): $(WIRE_PROTO_GEN)

@@ -1,0 +1,190 @@
+#include "sync_agent/scheduler.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace mobilesync::agent {
+
+const char* SyncReasonName(SyncReason r) {
+  switch (r) {
+    case SyncReason::kPeriodic: return "periodic";
+    case SyncReason::kLocalChange: return "local change";
+    case SyncReason::kTrigger: return "trigger message";
+    case SyncReason::kServer: return "server request";
+    case SyncReason::kOperator: return "operator";
+    case SyncReason::kRetry: return "retry";
+  }
+  return "?";
+}
+
+TimeMs MonotonicMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+Scheduler::Scheduler(SchedulerOptions options, uint64_t seed)
+    : options_(options), rng_(seed ? seed : std::random_device{}()) {}
+
+TimeMs Scheduler::Jittered(uint64_t base_ms, double lo, double hi) {
+  std::uniform_real_distribution<double> d(lo, hi);
+  return static_cast<TimeMs>(static_cast<double>(base_ms) * d(rng_));
+}
+
+void Scheduler::SetDue(const std::string& user, UserState* st, TimeMs due) {
+  if (!st->running) queue_.erase({st->due, user});
+  st->due = due;
+  if (!st->running) queue_.insert({st->due, user});
+}
+
+void Scheduler::AddUser(const std::string& user, TimeMs now) {
+  if (users_.count(user)) return;
+  UserState& st = users_[user];
+  st.due = now + Jittered(options_.interval_ms, 0.0, 1.0);
+  queue_.insert({st.due, user});
+}
+
+void Scheduler::RemoveUser(const std::string& user) {
+  auto it = users_.find(user);
+  if (it == users_.end()) return;
+  if (it->second.running) {
+    --running_;
+  } else {
+    queue_.erase({it->second.due, user});
+  }
+  users_.erase(it);
+}
+
+bool Scheduler::Request(const std::string& user, SyncReason reason, TimeMs now) {
+  auto it = users_.find(user);
+  if (it == users_.end()) return false;
+  UserState& st = it->second;
+  if (reason == SyncReason::kOperator) st.backoff_until = 0;
+  if (st.running) {
+    // One follow-up run, however many requests arrive meanwhile.
+    st.rerun = true;
+    st.reason = reason;
+    return true;
+  }
+  TimeMs target = std::max<TimeMs>(now + static_cast<TimeMs>(options_.coalesce_ms),
+                                    st.backoff_until);
+  if (target < st.due) {
+    st.reason = reason;
+    SetDue(user, &st, target);
+  }
+  return true;
+}
+
+std::vector<std::pair<std::string, SyncReason>> Scheduler::TakeDue(TimeMs now) {
+  std::vector<std::pair<std::string, SyncReason>> out;
+  while (running_ < options_.max_sessions && !queue_.empty() &&
+         queue_.begin()->first <= now) {
+    std::string user = queue_.begin()->second;
+    queue_.erase(queue_.begin());
+    UserState& st = users_[user];
+    st.running = true;
+    ++st.started;
+    ++running_;
+    out.emplace_back(user, st.reason);
+    st.reason = SyncReason::kPeriodic;
+  }
+  return out;
+}
+
+void Scheduler::Finished(const std::string& user, bool ok, TimeMs now) {
+  auto it = users_.find(user);
+  if (it == users_.end() || !it->second.running) return;  // removed meanwhile
+  UserState& st = it->second;
+  st.running = false;
+  --running_;
+  if (ok) {
+    st.failures = 0;
+    st.backoff_until = 0;
+    st.due = now + Jittered(options_.interval_ms, 1.0 - options_.jitter, 1.0 + options_.jitter);
+  } else {
+    ++st.failures;
+    uint64_t delay = options_.retry_min_ms;
+    for (int i = 1; i < st.failures && delay < options_.retry_max_ms; ++i) delay *= 2;
+    delay = std::min<uint64_t>(delay, options_.retry_max_ms);
+    st.backoff_until = now + Jittered(delay, 0.5, 1.0);
+    st.due = st.backoff_until;
+    st.reason = SyncReason::kRetry;
+  }
+  if (st.rerun) {
+    st.rerun = false;
+    TimeMs soon = std::max<TimeMs>(now + static_cast<TimeMs>(options_.coalesce_ms),
+                                   st.backoff_until);
+    if (soon < st.due) st.due = soon;
+    if (ok) st.reason = SyncReason::kLocalChange;
+  }
+  queue_.insert({st.due, user});
+}
+
+std::optional<TimeMs> Scheduler::NextWakeup() const {
+  if (queue_.empty() || running_ >= options_.max_sessions) return std::nullopt;
+  return queue_.begin()->first;
+}
+
+const Scheduler::UserState* Scheduler::Find(const std::string& user) const {
+  auto it = users_.find(user);
+  return it == users_.end() ? nullptr : &it->second;
+}
+
+// --- SchedulerDriver ----------------------------------------------------------
+
+SchedulerDriver::SchedulerDriver(event_base* base, Scheduler* scheduler, StartFn start)
+    : scheduler_(scheduler), start_(std::move(start)),
+      timer_(evtimer_new(base, &SchedulerDriver::OnTimer, this)) {}
+
+void SchedulerDriver::OnTimer(evutil_socket_t, short, void* arg) {
+  static_cast<SchedulerDriver*>(arg)->RunDue();
+}
+
+void SchedulerDriver::Kick() {
+  if (stopped_) return;
+  timeval zero = {0, 0};
+  evtimer_add(timer_.get(), &zero);
+}
+
+void SchedulerDriver::RunDue() {
+  if (stopped_) return;
+  TimeMs now = MonotonicMs();
+  for (auto& [user, reason] : scheduler_->TakeDue(now)) start_(user, reason);
+  if (stopped_) return;
+  std::optional<TimeMs> next = scheduler_->NextWakeup();
+  if (!next) {
+    evtimer_del(timer_.get());
+    return;
+  }
+  TimeMs wait = std::max<TimeMs>(*next - MonotonicMs(), 0);
+  timeval tv = {static_cast<time_t>(wait / 1000), static_cast<suseconds_t>((wait % 1000) * 1000)};
+  evtimer_add(timer_.get(), &tv);
+}
+
+void SchedulerDriver::AddUser(const std::string& user) {
+  scheduler_->AddUser(user, MonotonicMs());
+  Kick();
+}
+
+void SchedulerDriver::RemoveUser(const std::string& user) {
+  scheduler_->RemoveUser(user);
+  Kick();
+}
+
+bool SchedulerDriver::Request(const std::string& user, SyncReason reason) {
+  bool known = scheduler_->Request(user, reason, MonotonicMs());
+  Kick();
+  return known;
+}
+
+void SchedulerDriver::Finished(const std::string& user, bool ok) {
+  scheduler_->Finished(user, ok, MonotonicMs());
+  Kick();
+}
+
+void SchedulerDriver::Stop() {
+  stopped_ = true;
+  evtimer_del(timer_.get());
+}
+
+}  // namespace mobilesync::agent
