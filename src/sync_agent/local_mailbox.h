@@ -1,0 +1,103 @@
+// LocalMailbox: the agent's side of one user's sync session in Dovecot, over
+// an IMAP connection logged in as user*master (docs/attributes.md).
+//
+// It turns the user's durable state into the engine's snapshot (the plugin's
+// action list, the id map, the generation, the INBOX and Trash message
+// lists) and carries out the engine's local ops (engine/sync_session.h
+// OpKind): append, set state (which may move a message between INBOX and
+// Trash and so change its LocalId), destroy, submit and file in Sent, and
+// the durable writes (mapping, action-entry delete, generation).
+//
+// Ops must be carried out one after the other, in the order the engine
+// returned them: each `done` runs before the next Apply is called. Every op
+// is idempotent (a crash re-runs it): appending what is already there is
+// the engine's concern (match keys), destroying a missing uid is success,
+// deleting a missing attribute is success, a composed message is submitted
+// once per remote id (`submitted/<remote id>` attribute written as soon as
+// the MTA accepted it).
+#ifndef MOBILESYNC_SYNC_AGENT_LOCAL_MAILBOX_H_
+#define MOBILESYNC_SYNC_AGENT_LOCAL_MAILBOX_H_
+
+#include <event2/event.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "sync_agent/engine/sync_session.h"
+#include "sync_agent/imap/imap_client.h"
+#include "sync_agent/mail_submitter.h"
+
+namespace mobilesync::agent {
+
+struct LocalMailboxOptions {
+  // Used when no mailbox has the special-use flag (LIST RETURN (SPECIAL-USE)).
+  std::string trash_mailbox = "Trash";
+  std::string sent_mailbox = "Sent";
+  // Messages larger than this are listed but never copied to the remote side.
+  uint64_t max_message_bytes = 64u << 20;
+};
+
+// What LoadSnapshot found besides the engine's snapshot.
+struct SnapshotInfo {
+  std::string trash_box;  // the names actually used
+  std::string sent_box;
+  size_t action_entries = 0;    // entries read from the action list
+  size_t corrupt_entries = 0;   // unparseable (kept; force an initial sync)
+  bool resync_requested = false;  // a `resync` entry or a corrupt one:
+                                  // the snapshot's generation is 0
+};
+
+class LocalMailbox {
+ public:
+  using LoadDone = std::function<void(const Status&, engine::AgentSnapshot, SnapshotInfo)>;
+  using ApplyDone = std::function<void(const Status&, const engine::LocalId& new_id)>;
+  using BodyDone = std::function<void(const Status&, std::string body)>;
+
+  // REQUIRES: `client` is logged in as the user and outlives this object;
+  // `submitter` may be null (then kSubmitMessage fails with
+  // FailedPrecondition and the DELIVER stays queued on the server).
+  LocalMailbox(imap::ImapClient* client, std::string user, LocalMailboxOptions options,
+               MailSubmitter* submitter);
+  ~LocalMailbox();
+  LocalMailbox(const LocalMailbox&) = delete;
+  LocalMailbox& operator=(const LocalMailbox&) = delete;
+
+  // Reads everything the engine needs. Action entries become engine actions
+  // with seq = 1, 2, ... in key order (DeleteActionEntry takes that seq).
+  // trash/restore entries name the message's new location; when the id map
+  // still names the old one (src_*), the mapping is moved to the new key
+  // (persisted before `done`). A `resync` or corrupt entry deletes the
+  // generation attribute (persisted) and yields generation 0.
+  void LoadSnapshot(LoadDone done);
+
+  // The RFC 5322 bytes of a local message (for an INSERT or FILED_AS_SENT
+  // sent to the server).
+  void FetchBody(const engine::LocalId& id, BodyDone done);
+
+  // Carries out one engine op that touches Dovecot: kAppendLocal,
+  // kSetLocalState, kDestroyLocal, kSubmitMessage, kFileInSent,
+  // kPutMapping, kRemoveMapping, kDeleteActionEntry, kSetGeneration.
+  // `body`: the message bytes for kAppendLocal, kSubmitMessage, kFileInSent.
+  // `new_id`: for kAppendLocal the appended message; for kSetLocalState the
+  // message's id afterwards (differs from op.local when it moved between
+  // INBOX and Trash); else empty.
+  // kSetGeneration with a generation != 0 stores `v1 gen=<g> server=<server_name>`.
+  void Apply(const engine::Op& op, const std::string& body, ApplyDone done);
+
+  void set_server_name(std::string name) { server_name_ = std::move(name); }
+  const SnapshotInfo& info() const { return info_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string server_name_;
+  SnapshotInfo info_;
+};
+
+}  // namespace mobilesync::agent
+
+#endif  // MOBILESYNC_SYNC_AGENT_LOCAL_MAILBOX_H_
