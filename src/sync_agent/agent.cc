@@ -94,7 +94,6 @@ Status Agent::Start() {
   io.command_timeout_ms = config_.imap_timeout_ms;
   pool_ = std::make_unique<ImapPool>(base_, io, config_.master_user, std::move(master_password),
                                      config_.imap_idle_keep_ms, config_.imap_max_idle);
-  runner_ = std::make_unique<SessionRunner>(pool_.get());
   driver_ = std::make_unique<SchedulerDriver>(
       base_, &scheduler_,
       [this](const std::string& user, SyncReason reason) { StartSession(user, reason); });
@@ -124,6 +123,9 @@ Status Agent::Start() {
   protocol_ = std::make_unique<WireProtocol>(
       std::move(wo), [this](const std::string& user) { RequestFromServer(user); });
   remote_ = std::make_unique<RemoteConnection>(base_, remote_tls_.get(), ro, protocol_.get());
+  submitter_ = std::make_unique<MailSubmitter>(base_, SubmitterOptions(config_));
+  runner_ = std::make_unique<SessionRunner>(base_, pool_.get(), protocol_.get(), remote_.get(),
+                                            submitter_.get(), DriverOptions(config_));
   remote_->Start();
 
   TimeMs now = MonotonicMs();
@@ -136,6 +138,20 @@ Status Agent::Start() {
 
 // --- Sessions -------------------------------------------------------------------
 
+MailSubmitterOptions Agent::SubmitterOptions(const AgentConfig& c) {
+  MailSubmitterOptions o;
+  o.submission_host = c.submission_host;
+  o.sendmail_path = c.sendmail_path;
+  o.timeout_ms = c.imap_timeout_ms;
+  return o;
+}
+
+SyncDriverOptions Agent::DriverOptions(const AgentConfig& c) {
+  SyncDriverOptions o;
+  o.connect_wait_ms = c.connect_timeout_ms + 5000;
+  return o;
+}
+
 void Agent::StartSession(const std::string& user, SyncReason reason) {
   LogInfo(user, std::string("session started (") + SyncReasonName(reason) + ")");
   int64_t started = WallMs();
@@ -147,8 +163,12 @@ void Agent::SessionDone(const std::string& user, int64_t started_ms, const Sessi
   std::string result = r.status.ok() ? "ok" : r.status.ToString();
   if (r.status.ok()) {
     ++sessions_ok_;
-    LogInfo(user, "session finished: ok, " + std::to_string(r.pending_actions) +
-                      " pending actions, " + std::to_string(now - started_ms) + " ms");
+    LogInfo(user, std::string("session finished: ok, ") +
+                      (r.rerun ? "restarting as an initial sync"
+                               : std::string(r.initial ? "initial" : "update") + " sync, " +
+                                     std::to_string(r.sent) + " actions sent, " +
+                                     std::to_string(r.received) + " received") +
+                      ", " + std::to_string(now - started_ms) + " ms");
   } else {
     ++sessions_failed_;
     LogWarning(user, "session failed: " + r.status.ToString());
@@ -184,6 +204,7 @@ void Agent::SessionDone(const std::string& user, int64_t started_ms, const Sessi
       it->second = std::move(keep);
     }
   }
+  if (r.rerun && !stopping_ && driver_) driver_->Request(user, SyncReason::kRetry);
   MaybeFinishShutdown();
 }
 

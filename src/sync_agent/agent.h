@@ -4,8 +4,8 @@
 //   remote connection --server's sync request--> scheduler
 //   session --IMAP as user*master--> Dovecot (pooled connections)
 //
-// Until the sync engine is wired in, a session is the placeholder of
-// session_runner.h (it counts the plugin's pending actions).
+// A session is a SyncDriver (sync_driver.h): the engine between the user's
+// Dovecot mailbox and a wire session with the server.
 #ifndef MOBILESYNC_SYNC_AGENT_AGENT_H_
 #define MOBILESYNC_SYNC_AGENT_AGENT_H_
 
@@ -20,6 +20,7 @@
 #include "common/status.h"
 #include "sync_agent/agent_config.h"
 #include "sync_agent/control_server.h"
+#include "sync_agent/mail_submitter.h"
 #include "sync_agent/remote_connection.h"
 #include "sync_agent/scheduler.h"
 #include "sync_agent/session_runner.h"
@@ -67,6 +68,8 @@ class Agent {
   void Sync(const ControlRequest& req, ControlServer::Respond respond);
   void Poke(const ControlRequest& req);
 
+  static MailSubmitterOptions SubmitterOptions(const AgentConfig& c);
+  static SyncDriverOptions DriverOptions(const AgentConfig& c);
   void StartSession(const std::string& user, SyncReason reason);
   void SessionDone(const std::string& user, int64_t started_ms, const SessionResult& r);
   std::string UserJson(const UserRecord& u) const;
@@ -81,7 +84,8 @@ class Agent {
   std::unique_ptr<SchedulerDriver> driver_;
   std::unique_ptr<TlsClientContext> remote_tls_;
   std::unique_ptr<TlsClientContext> imap_tls_;
-  std::unique_ptr<RemoteProtocol> protocol_;
+  std::unique_ptr<WireProtocol> protocol_;
+  std::unique_ptr<MailSubmitter> submitter_;
   std::unique_ptr<RemoteConnection> remote_;
   std::unique_ptr<ImapPool> pool_;
   std::unique_ptr<SessionRunner> runner_;

@@ -39,6 +39,9 @@ struct AgentConfig {
   uint64_t imap_max_idle = 64;          // pooled connections kept at most
   std::string doveadm_path = "/usr/bin/doveadm";
   std::string doveadm_config;           // optional: doveadm -c FILE
+  // Mail composed on the device (DELIVER): Dovecot's conventions.
+  std::string submission_host;          // host:port of an SMTP relay
+  std::string sendmail_path = "/usr/sbin/sendmail";
 
   // Local control.
   std::string control_socket = "/run/mobilesync/agent.sock";

@@ -135,6 +135,13 @@ void RemoteConnection::Connect() {
   LogDebug("", "remote: connecting to " + peer());
 }
 
+void RemoteConnection::ReconnectNow() {
+  if (state_ != State::kBackoff) return;
+  evtimer_del(timer_.get());
+  LogInfo("", "remote: reconnecting to " + peer() + " now (sync requested)");
+  Connect();
+}
+
 void RemoteConnection::ScheduleReconnect() {
   ++failures_;
   uint64_t delay = options_.reconnect_min_ms;

@@ -81,6 +81,9 @@ class RemoteConnection {
   // The protocol confirmed a healthy session (e.g. the handshake
   // completed): the backoff starts again from reconnect_min.
   void ResetBackoff() { failures_ = 0; }
+  // Waiting out a backoff: connect now (a trigger message says the server
+  // wants us; the backoff is for a server that is down).
+  void ReconnectNow();
 
   State state() const { return state_; }
   static const char* StateName(State s);

@@ -129,8 +129,11 @@ void ImapPool::CloseIdle() {
 
 SessionRunner::~SessionRunner() {
   destroying_ = true;
-  auto clients = std::move(clients_);
-  clients.clear();
+  // Clients first: their outstanding commands are answered (Unavailable)
+  // while the drivers that issued them still exist; then the drivers.
+  auto running = std::move(running_);
+  for (auto& [id, r] : running) r.client.reset();
+  running.clear();
 }
 
 void SessionRunner::Run(const std::string& user, std::function<void(SessionResult)> done) {
@@ -141,32 +144,31 @@ void SessionRunner::Run(const std::string& user, std::function<void(SessionResul
   };
   pool_->Acquire(user, [this, user, finish](const Status& s,
                                             std::unique_ptr<ImapClient> client) {
+    if (destroying_) return;
     if (!s.ok()) {
-      finish({s, -1});
+      SessionResult r;
+      r.status = s;
+      finish(std::move(r));
       return;
     }
-    ImapClient* raw = client.get();
-    clients_[raw] = std::move(client);
-    raw->GetMetadata(
-        "", {kActionRoot}, true,
-        [this, user, raw, finish](const CommandResult& r, imap::MetadataMap&& values) {
-          auto node = clients_.extract(raw);
+    const uint64_t id = next_id_++;
+    Running& run = running_[id];
+    run.client = std::move(client);
+    run.driver = std::make_unique<SyncDriver>(
+        base_, protocol_, remote_, run.client.get(), submitter_, user, options_,
+        [this, id, user, finish](SessionResult r) {
+          auto node = running_.extract(id);
           if (destroying_ || node.empty()) return;
-          SessionResult res;
-          res.status = r.status;
-          if (r.status.ok()) {
-            int64_t n = 0;
-            const std::string prefix = std::string(kActionRoot) + "/";
-            for (const auto& [key, value] : values)
-              if (value && key.compare(0, prefix.size(), prefix) == 0) ++n;
-            res.pending_actions = n;
-            pool_->Release(user, std::move(node.mapped()));
+          Running& done_run = node.mapped();
+          // A connection that is still healthy goes back to the pool; one
+          // that failed is dropped with `node`.
+          if (done_run.client && done_run.client->connected() &&
+              done_run.client->in_flight() == 0 && done_run.client->pending() == 0) {
+            pool_->Release(user, std::move(done_run.client));
           }
-          // Otherwise the client dies with `node` after this callback (safe
-          // inside its own callback: its guard); a failed connection is
-          // never reused.
-          finish(std::move(res));
+          finish(std::move(r));
         });
+    run.driver->Start();
   });
 }
 

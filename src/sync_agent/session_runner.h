@@ -1,6 +1,5 @@
 // Local mailbox sessions: a pool of IMAP connections to Dovecot (logged in
-// as user*master), and the session placeholder the scheduler runs until the
-// sync engine is wired in.
+// as user*master), and the runner that gives each sync session one.
 //
 // Pool: a connection released after a session stays open for `idle_ms`
 // (kept shorter than a sync cycle's burst, so that the sessions of one user
@@ -20,6 +19,10 @@
 #include "common/event_loop.h"
 #include "common/status.h"
 #include "sync_agent/imap/imap_client.h"
+#include "sync_agent/mail_submitter.h"
+#include "sync_agent/remote_connection.h"
+#include "sync_agent/sync_driver.h"
+#include "sync_agent/wire_protocol.h"
 
 namespace mobilesync::agent {
 
@@ -76,16 +79,20 @@ class ImapPool {
   uint64_t opened_ = 0;
 };
 
-struct SessionResult {
-  Status status;
-  int64_t pending_actions = -1;  // -1: not read
-};
-
-// The session placeholder: open the user's IMAP session, count the plugin's
-// pending actions (GETMETADATA (DEPTH infinity) "" kActionRoot), release.
+// Runs one sync session per call: a pooled IMAP connection for the user, a
+// SyncDriver on it, the connection back to the pool when it is still good.
 class SessionRunner {
  public:
-  explicit SessionRunner(ImapPool* pool) : pool_(pool) {}
+  // REQUIRES: every pointer outlives this object (remote, submitter may be
+  // null).
+  SessionRunner(event_base* base, ImapPool* pool, WireProtocol* protocol,
+                RemoteConnection* remote, MailSubmitter* submitter, SyncDriverOptions options)
+      : base_(base),
+        pool_(pool),
+        protocol_(protocol),
+        remote_(remote),
+        submitter_(submitter),
+        options_(std::move(options)) {}
   // Outstanding sessions end without calling their `done`.
   ~SessionRunner();
   SessionRunner(const SessionRunner&) = delete;
@@ -96,9 +103,20 @@ class SessionRunner {
   size_t active() const { return active_; }
 
  private:
+  struct Running {
+    std::unique_ptr<imap::ImapClient> client;
+    std::unique_ptr<SyncDriver> driver;
+  };
+
+  event_base* base_;
   ImapPool* pool_;
+  WireProtocol* protocol_;
+  RemoteConnection* remote_;
+  MailSubmitter* submitter_;
+  SyncDriverOptions options_;
   size_t active_ = 0;
-  std::map<imap::ImapClient*, std::unique_ptr<imap::ImapClient>> clients_;
+  uint64_t next_id_ = 1;
+  std::map<uint64_t, Running> running_;
   bool destroying_ = false;
 };
 

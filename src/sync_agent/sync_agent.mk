@@ -9,13 +9,16 @@ src_sync_agent_libmsagent_la_SOURCES = \
 	src/sync_agent/imap/imap_parser.cc src/sync_agent/imap/imap_parser.h \
 	src/sync_agent/remote_connection.cc src/sync_agent/remote_connection.h \
 	src/sync_agent/scheduler.cc src/sync_agent/scheduler.h \
+	src/sync_agent/session_codec.cc src/sync_agent/session_codec.h \
 	src/sync_agent/session_runner.cc src/sync_agent/session_runner.h \
+	src/sync_agent/sync_driver.cc src/sync_agent/sync_driver.h \
 	src/sync_agent/tls_context.cc src/sync_agent/tls_context.h \
 	src/sync_agent/user_registry.cc src/sync_agent/user_registry.h \
 	src/sync_agent/wire_protocol.cc src/sync_agent/wire_protocol.h
 src_sync_agent_libmsagent_la_CXXFLAGS = $(AM_CXXFLAGS) $(LIBEVENT_CFLAGS) \
 	$(LIBEVENT_OPENSSL_CFLAGS) $(OPENSSL_CFLAGS) $(SQLITE3_CFLAGS) $(PROTOBUF_CFLAGS)
-src_sync_agent_libmsagent_la_LIBADD = src/wire/libmswire.la src/common/libmscommon.la \
+src_sync_agent_libmsagent_la_LIBADD = src/sync_agent/engine/libmsengine.la \
+	src/wire/libmswire.la src/common/libmscommon.la \
 	$(LIBEVENT_OPENSSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(SQLITE3_LIBS) $(PROTOBUF_LIBS)
 $(src_sync_agent_libmsagent_la_OBJECTS): $(WIRE_PROTO_GEN)
 

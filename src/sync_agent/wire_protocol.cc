@@ -22,6 +22,7 @@ void WireProtocol::OnConnected(RemoteConnection* conn) {
   conn_ = conn;
   welcomed_ = false;
   outstanding_ping_ = 0;
+  next_session_id_ = 1;
   // A fresh decoder per connection: a frame cut by a dropped connection
   // must never be glued to the next connection's bytes. Until WELCOME,
   // the small handshake limits apply.
@@ -33,6 +34,7 @@ void WireProtocol::OnConnected(RemoteConnection* conn) {
   if (!options_.deployment_token.empty()) hello.set_deployment_token(options_.deployment_token);
   hello.set_max_window(options_.max_window);
   hello.set_max_message_bytes(options_.max_message_bytes);
+  for (const std::string& c : options_.capabilities) hello.add_capabilities(c);
   Status s = Send(wire::MakeFrame(0, std::move(hello)));
   if (!s.ok()) conn->Fail(s);
 }
@@ -54,12 +56,20 @@ Status WireProtocol::OnBytes(std::string_view data) {
 }
 
 Status WireProtocol::Handle(wire::Frame&& frame) {
+  if (frame.session_id != 0) {
+    auto it = sessions_.find(frame.session_id);
+    if (it == sessions_.end()) {
+      // Ended on our side while the frame was in flight (docs/protocol.md 10).
+      LogDebug("", "remote: dropped " + wire::DescribeFrame(frame) + " of a closed session");
+      return Status::OK();
+    }
+    SessionListener* l = it->second;
+    l->OnSessionFrame(std::move(frame));  // may close the session
+    return Status::OK();
+  }
   if (const auto* err = frame.As<wire::pb::Error>()) {
     std::string detail = EscapeForLog(err->detail(), 200);
-    if (frame.session_id == 0)
-      return Status::Unavailable("server error " + wire::pb::ErrorCode_Name(err->code()), detail);
-    LogWarning("", "remote: session " + std::to_string(frame.session_id) + " error: " + detail);
-    return Status::OK();
+    return Status::Unavailable("server error " + wire::pb::ErrorCode_Name(err->code()), detail);
   }
   if (!welcomed_) {
     const auto* welcome = frame.As<wire::pb::Welcome>();
@@ -70,11 +80,15 @@ Status WireProtocol::Handle(wire::Frame&& frame) {
                                 std::to_string(welcome->version()));
     welcomed_ = true;
     server_name_ = welcome->server_name();
+    window_ = welcome->window();
     decoder_->set_limits(wire::DecoderLimits());
     conn_->ResetBackoff();
     LogInfo("", "remote: handshake done (protocol " + std::to_string(welcome->version()) +
                     ", server " + EscapeForLog(server_name_, 100) + ", window " +
                     std::to_string(welcome->window()) + ")");
+    std::vector<std::function<void()>> waiters;
+    waiters.swap(ready_waiters_);
+    for (auto& fn : waiters) fn();
     return Status::OK();
   }
   if (const auto* ping = frame.As<wire::pb::Ping>()) {
@@ -96,9 +110,32 @@ Status WireProtocol::Handle(wire::Frame&& frame) {
     if (on_sync_request_) on_sync_request_(user);
     return Status::OK();
   }
-  // Session frames are the engine's; it is not wired in yet.
-  LogDebug("", "remote: dropped " + wire::DescribeFrame(frame) + " (no sync engine yet)");
-  return Status::OK();
+  return Status::Corruption("unexpected frame on session 0", wire::DescribeFrame(frame));
+}
+
+uint32_t WireProtocol::OpenSession(SessionListener* listener) {
+  if (!welcomed_ || conn_ == nullptr) return 0;
+  if (next_session_id_ == 0) next_session_id_ = 1;  // wrapped: ids must rise
+  uint32_t id = next_session_id_++;
+  sessions_[id] = listener;
+  return id;
+}
+
+void WireProtocol::CloseSession(uint32_t id) { sessions_.erase(id); }
+
+Status WireProtocol::SendSessionFrame(const wire::Frame& frame) {
+  if (!welcomed_ || conn_ == nullptr) return Status::Unavailable("not connected to the server");
+  Status s = wire::ValidateFrame(frame);
+  if (!s.ok()) return Status::InvalidArgument("agent bug: invalid frame " + wire::DescribeFrame(frame), s.ToString());
+  return Send(frame);
+}
+
+void WireProtocol::WhenReady(std::function<void()> fn) {
+  if (welcomed_) {
+    fn();
+    return;
+  }
+  ready_waiters_.push_back(std::move(fn));
 }
 
 void WireProtocol::OnKeepalive() {
@@ -110,10 +147,13 @@ void WireProtocol::OnKeepalive() {
   if (!s.ok()) conn_->Fail(s);
 }
 
-void WireProtocol::OnDisconnected(const Status&) {
+void WireProtocol::OnDisconnected(const Status& why) {
   welcomed_ = false;
   decoder_.reset();
   conn_ = nullptr;
+  std::map<uint32_t, SessionListener*> sessions;
+  sessions.swap(sessions_);
+  for (auto& [id, l] : sessions) l->OnSessionLost(why);
 }
 
 }  // namespace mobilesync::agent

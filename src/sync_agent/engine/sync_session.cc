@@ -181,7 +181,10 @@ std::vector<Op> SyncSession::OnFrame(const Frame& frame, int64_t now_ms) {
       }
       break;
     case FrameKind::kCommitAck:
-      if (phase_ == Phase::kCommit && frame.generation == new_generation_) {
+      // The server may choose the new generation itself (the wire protocol's
+      // END_SESSION reply carries it): adopt whatever non-zero one it names.
+      if (phase_ == Phase::kCommit && frame.generation != 0) {
+        new_generation_ = frame.generation;
         request_.reset();
         // The list comparison subsumed every entry that was listed when the
         // session began; delete them before adopting the generation, so a
@@ -203,7 +206,11 @@ std::vector<Op> SyncSession::OnFrame(const Frame& frame, int64_t now_ms) {
         committed_ = true;
         // The server kept what its list cannot show either (messages composed
         // on the phone to be delivered): swap to receive them.
-        StartSwap(now_ms);
+        if (options_.swap_after_commit) {
+          StartSwap(now_ms);
+        } else {
+          Finish();
+        }
       }
       break;
     default:
@@ -235,7 +242,7 @@ std::vector<Op> SyncSession::OnLocalApplied(uint64_t tag, const Status& status,
       PutMapping(new_id, p.remote);
       break;
     case PendingLocal::What::kMergeState:
-      local_.SetState(p.local, p.state);
+      SetLocalState(p.local, p.state, new_id);
       break;
     case PendingLocal::What::kServerAction:
       server_tags_applying_.erase(p.server_tag);
@@ -246,7 +253,7 @@ std::vector<Op> SyncSession::OnLocalApplied(uint64_t tag, const Status& status,
           PutMapping(new_id, p.remote);
           break;
         case RemoteApply::Step::kSetState:
-          local_.SetState(p.local, p.state);
+          SetLocalState(p.local, p.state, new_id);
           break;
         case RemoteApply::Step::kDestroy:
           // Only now that the local copy is gone may the anchor go.
@@ -296,6 +303,27 @@ std::vector<Op> SyncSession::OnTimer(int64_t now_ms) {
     Emit(std::move(op));
   }
   return Flush();
+}
+
+void SyncSession::SetLocalState(const LocalId& local, MessageState state,
+                                const LocalId& new_id) {
+  if (!new_id.valid() || new_id == local) {
+    local_.SetState(local, state);
+    return;
+  }
+  // The message moved (e.g. into Trash) and got a new id: the pairing
+  // follows it. Unmap first: the map is one-to-one.
+  const LocalMessage* m = local_.Find(local);
+  MessageMeta meta = m != nullptr ? m->meta : MessageMeta{};
+  meta.state = state;
+  const RemoteId* r = map_.FindRemote(local);
+  RemoteId remote = r != nullptr ? *r : kNoRemoteId;
+  local_.Erase(local);
+  local_.Put(LocalMessage{new_id, meta});
+  if (remote != kNoRemoteId) {
+    RemoveMapping(local);
+    PutMapping(new_id, remote);
+  }
 }
 
 // --- Hello and initial sync ----------------------------------------------------

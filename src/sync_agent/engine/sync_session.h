@@ -59,6 +59,11 @@ struct SessionOptions {
   // The window size N comes from the server; this is the agent's setting.
   bool prefer_flagged_or_unread = false;
   FlightOptions flight;
+  // After an initial sync's commit, swap once more to receive what the list
+  // comparison cannot show (mail composed on the phone). The wire protocol
+  // ends an initial session at its commit (END_SESSION) and delivers such
+  // mail in the next update session, so its driver turns this off.
+  bool swap_after_commit = true;
 };
 
 enum class OpKind : uint8_t {
@@ -116,7 +121,9 @@ class SyncSession {
 
   std::vector<Op> Start(int64_t now_ms);
   std::vector<Op> OnFrame(const Frame& frame, int64_t now_ms);
-  // A mailbox op finished. new_id: the appended message's id (kAppendLocal).
+  // A mailbox op finished. new_id: the appended message's id (kAppendLocal);
+  // for kSetLocalState the message's id afterwards when setting the state
+  // moved it (Dovecot: INBOX <-> Trash gives it a new uid), else empty.
   std::vector<Op> OnLocalApplied(uint64_t tag, const Status& status,
                                  const LocalId& new_id, int64_t now_ms);
   std::vector<Op> OnTimer(int64_t now_ms);
@@ -153,6 +160,8 @@ class SyncSession {
   void Finish();
   void SendRequest(Frame frame, int64_t now_ms);
   void PutMapping(const LocalId& local, RemoteId remote);
+  void SetLocalState(const LocalId& local, MessageState state,
+                     const LocalId& new_id);
   void RemoveMapping(const LocalId& local);
   uint64_t LocalOp(OpKind kind, PendingLocal pending, Op op);
 

@@ -1,0 +1,408 @@
+#include "sync_agent/sync_driver.h"
+
+#include <utility>
+
+#include "common/log.h"
+#include "sync_agent/remote_connection.h"
+#include "sync_agent/scheduler.h"
+
+namespace mobilesync::agent {
+namespace {
+
+timeval MsToTimeval(int64_t ms) {
+  if (ms < 0) ms = 0;
+  timeval tv;
+  tv.tv_sec = static_cast<time_t>(ms / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+  return tv;
+}
+
+int64_t NowMs() { return static_cast<int64_t>(MonotonicMs()); }
+
+bool IsMailboxOp(engine::OpKind k) {
+  switch (k) {
+    case engine::OpKind::kAppendLocal:
+    case engine::OpKind::kSetLocalState:
+    case engine::OpKind::kDestroyLocal:
+    case engine::OpKind::kSubmitMessage:
+    case engine::OpKind::kFileInSent:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+SyncDriver::SyncDriver(event_base* base, WireProtocol* protocol, RemoteConnection* remote,
+                       imap::ImapClient* client, MailSubmitter* submitter, std::string user,
+                       SyncDriverOptions options, Done done)
+    : base_(base),
+      protocol_(protocol),
+      remote_(remote),
+      client_(client),
+      submitter_(submitter),
+      user_(std::move(user)),
+      options_(std::move(options)),
+      done_(std::move(done)) {
+  timer_.reset(evtimer_new(base_, &SyncDriver::TimerCb, this));
+  done_event_.reset(evtimer_new(base_, &SyncDriver::DoneCb, this));
+  wait_timer_.reset(evtimer_new(base_, &SyncDriver::WaitTimeoutCb, this));
+}
+
+SyncDriver::~SyncDriver() {
+  *alive_ = false;
+  if (session_id_ != 0) protocol_->CloseSession(session_id_);
+}
+
+void SyncDriver::Start() {
+  mailbox_ = std::make_unique<LocalMailbox>(client_, user_, options_.mailbox, submitter_);
+  std::weak_ptr<bool> alive = alive_;
+  mailbox_->LoadSnapshot(
+      [this, alive](const Status& s, engine::AgentSnapshot snapshot, SnapshotInfo info) {
+        if (alive.expired()) return;
+        OnSnapshot(s, std::move(snapshot), std::move(info));
+      });
+}
+
+void SyncDriver::OnSnapshot(const Status& s, engine::AgentSnapshot snapshot, SnapshotInfo info) {
+  if (!s.ok()) {
+    result_.status = s;
+    finished_ = true;
+    event_active(done_event_.get(), EV_TIMEOUT, 0);
+    return;
+  }
+  result_.pending_actions = static_cast<int64_t>(info.action_entries);
+  if (info.corrupt_entries != 0) {
+    LogWarning(user_, std::to_string(info.corrupt_entries) +
+                          " unreadable action entries: full (initial) sync");
+  }
+  snapshot_ = std::move(snapshot);
+  generation_ = snapshot_.generation;
+  if (protocol_->handshake_done()) {
+    BeginSession();
+    return;
+  }
+  // No connection to the server right now: ask for one at once (a trigger
+  // or a poke means the server or the user is waiting) and wait a little.
+  LogInfo(user_, "waiting for the connection to the server");
+  if (remote_ != nullptr) remote_->ReconnectNow();
+  std::weak_ptr<bool> alive = alive_;
+  protocol_->WhenReady([this, alive] {
+    if (alive.expired() || finished_ || session_id_ != 0) return;
+    evtimer_del(wait_timer_.get());
+    BeginSession();
+  });
+  timeval tv = MsToTimeval(static_cast<int64_t>(options_.connect_wait_ms));
+  evtimer_add(wait_timer_.get(), &tv);
+}
+
+void SyncDriver::WaitTimeoutCb(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<SyncDriver*>(arg);
+  if (self->session_id_ != 0 || self->finished_) return;
+  self->Fail(Status::Unavailable("no connection to the server"));
+}
+
+void SyncDriver::BeginSession() {
+  session_id_ = protocol_->OpenSession(this);
+  if (session_id_ == 0) {
+    Fail(Status::Unavailable("no connection to the server"));
+    return;
+  }
+  codec_ = std::make_unique<SessionCodec>(session_id_, user_);
+  mailbox_->set_server_name(protocol_->server_name());
+  engine::SessionOptions eo = options_.engine;
+  // The wire protocol ends an initial sync at its commit.
+  eo.swap_after_commit = false;
+  const uint32_t w = protocol_->window();
+  if (w != 0 && eo.flight.max_in_flight > w) eo.flight.max_in_flight = w;
+  result_.pending_actions = static_cast<int64_t>(snapshot_.actions.size());
+  engine_ = std::make_unique<engine::SyncSession>(std::move(snapshot_), eo);
+  Enqueue(engine_->Start(NowMs()));
+  Pump();
+}
+
+void SyncDriver::Enqueue(std::vector<engine::Op> ops) {
+  for (engine::Op& op : ops) ops_.push_back(std::move(op));
+}
+
+void SyncDriver::Pump() {
+  while (!busy_ && !finished_) {
+    if (failed_) {
+      MaybeFinish();
+      return;
+    }
+    if (!ops_.empty()) {
+      engine::Op op = std::move(ops_.front());
+      ops_.pop_front();
+      Execute(std::move(op));
+      continue;
+    }
+    if (abort_after_ops_) {
+      // The durable part of the engine's first steps is done (generation 0
+      // written): end this session and run an initial one right away.
+      result_.rerun = true;
+      Fail(Status::OK());
+      continue;
+    }
+    if (engine_done_ && server_ended_) {
+      MaybeFinish();
+      return;
+    }
+    if (!events_.empty()) {
+      Event ev = std::move(events_.front());
+      events_.pop_front();
+      Feed(std::move(ev));
+      continue;
+    }
+    break;
+  }
+  if (!finished_) ArmTimer();
+}
+
+void SyncDriver::Execute(engine::Op op) {
+  using engine::OpKind;
+  switch (op.kind) {
+    case OpKind::kSend: {
+      if (codec_->NeedsBody(op.frame)) {
+        busy_ = true;
+        std::weak_ptr<bool> alive = alive_;
+        engine::Frame frame = std::move(op.frame);
+        mailbox_->FetchBody(frame.action.local,
+                            [this, alive, frame](const Status& s, std::string body) {
+                              if (alive.expired()) return;
+                              busy_ = false;
+                              if (!s.ok()) {
+                                Fail(s);
+                              } else if (!failed_) {
+                                SendEngineFrame(frame, std::move(body));
+                              }
+                              Pump();
+                            });
+        return;
+      }
+      SendEngineFrame(op.frame, {});
+      return;
+    }
+    case OpKind::kReport:
+      LogDebug(user_, "sync: " + op.note);
+      return;
+    case OpKind::kDone:
+      if (!op.status.ok()) {
+        Fail(op.status);
+        return;
+      }
+      engine_done_ = true;
+      result_.initial = engine_->kind() == engine::SyncKind::kInitial;
+      if (!server_ended_ && !end_sent_) {
+        // An update sync: tell the server we are done; its reply (with the
+        // generation it keeps) ends the session.
+        end_sent_ = true;
+        SendWire(codec_->EndSession(true));
+      }
+      return;
+    case OpKind::kPutMapping:
+    case OpKind::kRemoveMapping:
+    case OpKind::kDeleteActionEntry:
+    case OpKind::kSetGeneration:
+      ApplyDurable(op);
+      return;
+    default:
+      break;
+  }
+  if (!IsMailboxOp(op.kind)) return;
+  std::string body;
+  if (op.kind == OpKind::kAppendLocal || op.kind == OpKind::kSubmitMessage ||
+      op.kind == OpKind::kFileInSent) {
+    body = codec_->TakeBody(op.message.id);
+    if (body.empty()) {
+      events_.push_back(LocalApplied{op.tag,
+                                     Status::Corruption("no message body from the server for remote " +
+                                                        std::to_string(op.message.id)),
+                                     {}});
+      return;
+    }
+  }
+  busy_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  const uint64_t tag = op.tag;
+  mailbox_->Apply(op, body, [this, alive, tag](const Status& s, const engine::LocalId& id) {
+    if (alive.expired()) return;
+    busy_ = false;
+    events_.push_back(LocalApplied{tag, s, id});
+    Pump();
+  });
+}
+
+void SyncDriver::ApplyDurable(const engine::Op& op) {
+  busy_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  const bool is_generation = op.kind == engine::OpKind::kSetGeneration;
+  const engine::SyncGeneration g = op.generation;
+  mailbox_->Apply(op, {}, [this, alive, is_generation, g](const Status& s, const engine::LocalId&) {
+    if (alive.expired()) return;
+    busy_ = false;
+    if (!s.ok()) {
+      Fail(s);
+    } else if (is_generation) {
+      generation_ = g;
+    }
+    Pump();
+  });
+}
+
+void SyncDriver::SendEngineFrame(const engine::Frame& f, std::string body) {
+  std::vector<wire::Frame> out;
+  Status s = codec_->Encode(f, std::move(body), &out);
+  if (!s.ok()) {
+    Fail(s);
+    return;
+  }
+  for (const wire::Frame& w : out) SendWire(w);
+}
+
+void SyncDriver::SendWire(const wire::Frame& f) {
+  if (failed_ && f.type() != wire::FrameType::kEndSession) return;
+  Status s = protocol_->SendSessionFrame(f);
+  if (!s.ok()) Fail(s);
+}
+
+void SyncDriver::OnSessionFrame(wire::Frame&& frame) {
+  if (finished_ || failed_) return;
+  events_.push_back(std::move(frame));
+  Pump();
+}
+
+void SyncDriver::OnSessionLost(const Status& why) {
+  session_id_ = 0;  // the protocol forgot it
+  if (finished_) return;
+  if (engine_done_ && end_sent_) {
+    // Our part was done; only the server's reply is missing. Nothing is
+    // lost, but the server may not have committed: next time will tell.
+    server_ended_ = true;
+  }
+  Fail(Status::Unavailable("connection to the server lost", why.ToString()));
+  Pump();
+}
+
+void SyncDriver::Feed(Event ev) {
+  const int64_t now = NowMs();
+  if (auto* f = std::get_if<wire::Frame>(&ev)) {
+    FeedWire(std::move(*f));
+  } else if (auto* a = std::get_if<LocalApplied>(&ev)) {
+    if (engine_ && !engine_->done()) {
+      Enqueue(engine_->OnLocalApplied(a->tag, a->status, a->new_id, now));
+    } else if (!a->status.ok()) {
+      Fail(a->status);
+    }
+  } else {
+    if (engine_ && !engine_->done()) Enqueue(engine_->OnTimer(now));
+  }
+}
+
+void SyncDriver::FeedWire(wire::Frame&& frame) {
+  SessionCodec::Decoded d;
+  Status s = codec_->Decode(std::move(frame), &d);
+  if (!s.ok()) {
+    Fail(s);
+    return;
+  }
+  for (const wire::Frame& r : d.replies) SendWire(r);
+  if (d.temporary_failure) {
+    Fail(Status::Aborted("the server could not apply an action now", d.detail));
+    return;
+  }
+  if (!d.detail.empty()) LogInfo(user_, "server refused an action: " + d.detail);
+  const int64_t now = NowMs();
+  for (const engine::Frame& f : d.frames) {
+    if (!engine_->done()) {
+      std::vector<engine::Op> ops = engine_->OnFrame(f, now);
+      if (f.kind == engine::FrameKind::kHelloReply && d.server_kind_update &&
+          engine_->kind() == engine::SyncKind::kInitial) {
+        // The server would run an update sync, but our state cannot (e.g.
+        // the id map is gone): keep the engine's durable first steps, drop
+        // its requests, abort, and start an initial sync at once.
+        LogInfo(user_, "local sync state lost: starting over with an initial sync");
+        for (engine::Op& op : ops) {
+          if (op.kind != engine::OpKind::kSend) ops_.push_back(std::move(op));
+        }
+        abort_after_ops_ = true;
+        return;
+      }
+      Enqueue(std::move(ops));
+    }
+  }
+  if (d.ended) {
+    server_ended_ = true;
+    session_id_ = 0;
+    protocol_->CloseSession(codec_->session_id());
+    // An update sync's reply: keep the server's generation if it moved (an
+    // initial sync's commit is the engine's business: kCommitAck).
+    if (engine_->kind() == engine::SyncKind::kUpdate && d.end_generation != 0 &&
+        d.end_generation != generation_) {
+      engine::Op op;
+      op.kind = engine::OpKind::kSetGeneration;
+      op.generation = d.end_generation;
+      ops_.push_back(std::move(op));
+    }
+  }
+}
+
+void SyncDriver::Fail(Status why) {
+  if (finished_ || failed_) return;
+  failed_ = true;
+  result_.status = why;
+  ops_.clear();
+  events_.clear();
+  if (session_id_ != 0 && !server_ended_) {
+    // Tell the server; the frame goes out even though we failed.
+    std::string detail = why.ok() ? "restarting as an initial sync" : why.ToString();
+    Status s = protocol_->SendSessionFrame(codec_->EndSession(false, detail));
+    (void)s;
+    protocol_->CloseSession(session_id_);
+    session_id_ = 0;
+  }
+  if (!busy_) MaybeFinish();
+}
+
+void SyncDriver::MaybeFinish() {
+  if (finished_ || busy_) return;
+  finished_ = true;
+  evtimer_del(timer_.get());
+  evtimer_del(wait_timer_.get());
+  if (session_id_ != 0) {
+    protocol_->CloseSession(session_id_);
+    session_id_ = 0;
+  }
+  if (codec_) {
+    result_.sent = codec_->actions_sent();
+    result_.received = codec_->actions_received();
+  }
+  // Deliver the result from the loop: the owner may delete us in `done`.
+  event_active(done_event_.get(), EV_TIMEOUT, 0);
+}
+
+void SyncDriver::DoneCb(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<SyncDriver*>(arg);
+  Done done = std::move(self->done_);
+  SessionResult r = std::move(self->result_);
+  if (done) done(std::move(r));  // may delete self
+}
+
+void SyncDriver::ArmTimer() {
+  evtimer_del(timer_.get());
+  if (!engine_ || engine_->done()) return;
+  std::optional<int64_t> d = engine_->next_deadline();
+  if (!d) return;
+  timeval tv = MsToTimeval(*d - NowMs());
+  evtimer_add(timer_.get(), &tv);
+}
+
+void SyncDriver::TimerCb(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<SyncDriver*>(arg);
+  if (self->finished_ || self->failed_) return;
+  self->events_.push_back(TimerFired{});
+  self->Pump();
+}
+
+}  // namespace mobilesync::agent
