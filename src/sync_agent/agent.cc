@@ -369,7 +369,8 @@ ControlReply Agent::Status_(const ControlRequest& req) {
   std::vector<const UserRecord*> users;
   if (req.args.size() == 1) {
     const UserRecord* u = registry_->Find(req.args[0]);
-    if (u == nullptr) return ControlReply::Error(Status::NotFound("user is not enabled", req.args[0]));
+    if (u == nullptr)
+      return ControlReply::Error(Status::NotFound("user is not enabled", req.args[0]));
     users.push_back(u);
   } else {
     for (const auto& [name, rec] : registry_->users()) users.push_back(&rec);
@@ -385,8 +386,8 @@ ControlReply Agent::Status_(const ControlRequest& req) {
     return ControlReply::Ok(o.str());
   }
   std::ostringstream o;
-  o << "connection: " << RemoteConnection::StateName(remote_->state()) << " ("
-    << remote_->peer() << ", since " << IsoTime(remote_->since_ms()) << ")\n";
+  o << "connection: " << RemoteConnection::StateName(remote_->state()) << " (" << remote_->peer()
+    << ", since " << IsoTime(remote_->since_ms()) << ")\n";
   if (!remote_->last_error().empty()) o << "last error: " << remote_->last_error() << "\n";
   o << "users: " << registry_->size() << " enabled, " << scheduler_.running() << " running (max "
     << config_.max_sessions << ")\n";
@@ -401,10 +402,10 @@ ControlReply Agent::Status_(const ControlRequest& req) {
       int64_t in = (st->due - MonotonicMs()) / 1000;
       next = "in " + std::to_string(in < 0 ? 0 : in) + " s";
     }
-    std::string result = u->last_result.empty() ? "none" : (u->last_result == "ok" ? "ok" : "failed");
+    std::string result =
+        u->last_result.empty() ? "none" : (u->last_result == "ok" ? "ok" : "failed");
     o << Pad(u->name, 24) << Pad(IsoTime(u->last_sync_ms), 22) << Pad(result, 10)
-      << Pad(u->pending_actions < 0 ? "-" : std::to_string(u->pending_actions), 9) << next
-      << "\n";
+      << Pad(u->pending_actions < 0 ? "-" : std::to_string(u->pending_actions), 9) << next << "\n";
     if (users.size() == 1 && result == "failed") o << "error: " << u->last_result << "\n";
   }
   std::string text = o.str();
@@ -413,7 +414,8 @@ ControlReply Agent::Status_(const ControlRequest& req) {
 }
 
 ControlReply Agent::Users(const ControlRequest& req) {
-  if (!req.args.empty()) return ControlReply::Error(Status::InvalidArgument("users takes no arguments"));
+  if (!req.args.empty())
+    return ControlReply::Error(Status::InvalidArgument("users takes no arguments"));
   std::ostringstream o;
   if (req.json) {
     o << "{\"users\":[";
@@ -462,7 +464,8 @@ ControlReply Agent::Enable(const ControlRequest& req) {
 }
 
 ControlReply Agent::Disable(const ControlRequest& req) {
-  if (req.args.size() != 1) return ControlReply::Error(Status::InvalidArgument("disable needs one user"));
+  if (req.args.size() != 1)
+    return ControlReply::Error(Status::InvalidArgument("disable needs one user"));
   Status s = registry_->Disable(req.args[0]);
   if (!s.ok()) return ControlReply::Error(s);
   driver_->RemoveUser(req.args[0]);

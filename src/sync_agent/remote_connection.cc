@@ -49,7 +49,10 @@ const char* RemoteConnection::StateName(State s) {
 
 RemoteConnection::RemoteConnection(event_base* base, const TlsClientContext* tls,
                                    RemoteOptions options, RemoteProtocol* protocol)
-    : base_(base), tls_(tls), options_(std::move(options)), protocol_(protocol),
+    : base_(base),
+      tls_(tls),
+      options_(std::move(options)),
+      protocol_(protocol),
       timer_(evtimer_new(base, &RemoteConnection::TimerCb, this)),
       keepalive_(event_new(base, -1, EV_PERSIST, &RemoteConnection::KeepaliveCb, this)),
       rng_(std::random_device{}()) {
@@ -150,8 +153,8 @@ void RemoteConnection::ScheduleReconnect() {
   std::uniform_real_distribution<double> jitter(0.5, 1.0);
   backoff_ms_ = static_cast<uint64_t>(static_cast<double>(delay) * jitter(rng_));
   SetState(State::kBackoff);
-  LogInfo("", "remote: reconnecting to " + peer() + " in " + Seconds(backoff_ms_) +
-                  " (attempt " + std::to_string(failures_ + 1) + ")");
+  LogInfo("", "remote: reconnecting to " + peer() + " in " + Seconds(backoff_ms_) + " (attempt " +
+                  std::to_string(failures_ + 1) + ")");
   timeval tv = ToTimeval(backoff_ms_);
   evtimer_add(timer_.get(), &tv);
 }
@@ -188,8 +191,8 @@ void RemoteConnection::KeepaliveCb(evutil_socket_t, short, void* arg) {
   if (self->state_ != State::kConnected) return;
   TimeMs silent = MonotonicMs() - self->last_rx_;
   if (silent > static_cast<TimeMs>(2 * self->options_.keepalive_interval_ms)) {
-    self->Fail(Status::Timeout("no data from the server for " +
-                               Seconds(static_cast<uint64_t>(silent))));
+    self->Fail(
+        Status::Timeout("no data from the server for " + Seconds(static_cast<uint64_t>(silent))));
     return;
   }
   self->protocol_->OnKeepalive();
@@ -227,8 +230,8 @@ void RemoteConnection::EventCb(bufferevent* bev, short what, void* arg) {
     if (ssl_err != 0 && ERR_GET_LIB(ssl_err) == 0) ssl_err = 0;
     std::string msg;
     if (ssl_err != 0) {
-      msg = "TLS handshake with " + self->peer() + " failed: " +
-            DescribeTlsFailure(bufferevent_openssl_get_ssl(bev), ssl_err);
+      msg = "TLS handshake with " + self->peer() +
+            " failed: " + DescribeTlsFailure(bufferevent_openssl_get_ssl(bev), ssl_err);
     } else if (err != 0 && err != EAGAIN) {
       msg = "connect to " + self->peer() + " failed: " + strerror(err);
     } else {

@@ -114,7 +114,7 @@ class RemoteConnection {
   RemoteProtocol* protocol_;
   DnsBasePtr dns_;
   BuffereventPtr bev_;
-  EventPtr timer_;      // connect time-out, then the backoff
+  EventPtr timer_;  // connect time-out, then the backoff
   EventPtr keepalive_;
   State state_ = State::kStopped;
   int64_t since_ms_ = 0;

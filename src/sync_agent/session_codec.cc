@@ -25,56 +25,33 @@ namespace {
 
 pb::MessageState ToWire(engine::MessageState s) {
   switch (s) {
-    case engine::MessageState::kUnread:
-      return pb::MESSAGE_STATE_UNREAD;
-    case engine::MessageState::kRead:
-      return pb::MESSAGE_STATE_READ;
+    case engine::MessageState::kUnread: return pb::MESSAGE_STATE_UNREAD;
+    case engine::MessageState::kRead: return pb::MESSAGE_STATE_READ;
     case engine::MessageState::kTrash:
-    case engine::MessageState::kDestroyed:
-      return pb::MESSAGE_STATE_TRASHED;
+    case engine::MessageState::kDestroyed: return pb::MESSAGE_STATE_TRASHED;
   }
   return pb::MESSAGE_STATE_UNREAD;
 }
 
 engine::MessageState FromWire(pb::MessageState s) {
   switch (s) {
-    case pb::MESSAGE_STATE_READ:
-      return engine::MessageState::kRead;
-    case pb::MESSAGE_STATE_TRASHED:
-      return engine::MessageState::kTrash;
-    default:
-      return engine::MessageState::kUnread;
+    case pb::MESSAGE_STATE_READ: return engine::MessageState::kRead;
+    case pb::MESSAGE_STATE_TRASHED: return engine::MessageState::kTrash;
+    default: return engine::MessageState::kUnread;
   }
 }
 
 bool KindToWire(engine::ActionKind k, pb::ActionKind* out) {
   switch (k) {
-    case engine::ActionKind::kInsert:
-      *out = pb::ACTION_KIND_INSERT;
-      return true;
-    case engine::ActionKind::kMarkRead:
-      *out = pb::ACTION_KIND_MARK_READ;
-      return true;
-    case engine::ActionKind::kMarkUnread:
-      *out = pb::ACTION_KIND_MARK_UNREAD;
-      return true;
-    case engine::ActionKind::kMoveToTrash:
-      *out = pb::ACTION_KIND_TRASH;
-      return true;
-    case engine::ActionKind::kRestoreFromTrash:
-      *out = pb::ACTION_KIND_RESTORE;
-      return true;
-    case engine::ActionKind::kDestroy:
-      *out = pb::ACTION_KIND_DESTROY;
-      return true;
-    case engine::ActionKind::kUnmap:
-      *out = pb::ACTION_KIND_UNMAP;
-      return true;
-    case engine::ActionKind::kFiledAsSent:
-      *out = pb::ACTION_KIND_FILED_AS_SENT;
-      return true;
-    case engine::ActionKind::kDeliver:
-      return false;  // server -> agent only
+    case engine::ActionKind::kInsert: *out = pb::ACTION_KIND_INSERT; return true;
+    case engine::ActionKind::kMarkRead: *out = pb::ACTION_KIND_MARK_READ; return true;
+    case engine::ActionKind::kMarkUnread: *out = pb::ACTION_KIND_MARK_UNREAD; return true;
+    case engine::ActionKind::kMoveToTrash: *out = pb::ACTION_KIND_TRASH; return true;
+    case engine::ActionKind::kRestoreFromTrash: *out = pb::ACTION_KIND_RESTORE; return true;
+    case engine::ActionKind::kDestroy: *out = pb::ACTION_KIND_DESTROY; return true;
+    case engine::ActionKind::kUnmap: *out = pb::ACTION_KIND_UNMAP; return true;
+    case engine::ActionKind::kFiledAsSent: *out = pb::ACTION_KIND_FILED_AS_SENT; return true;
+    case engine::ActionKind::kDeliver: return false;  // server -> agent only
   }
   return false;
 }
@@ -105,26 +82,20 @@ bool KindFromWire(const pb::Action& a, engine::Action* out) {
       return true;
     case pb::ACTION_KIND_RESTORE:
       out->kind = ActionKind::kRestoreFromTrash;
-      out->meta.state = has_state && a.state() != pb::MESSAGE_STATE_TRASHED
-                            ? FromWire(a.state())
-                            : MessageState::kRead;
+      out->meta.state = has_state && a.state() != pb::MESSAGE_STATE_TRASHED ? FromWire(a.state())
+                                                                            : MessageState::kRead;
       return true;
     case pb::ACTION_KIND_DESTROY:
       out->kind = ActionKind::kDestroy;
       out->meta.state = MessageState::kDestroyed;
       return true;
-    case pb::ACTION_KIND_UNMAP:
-      out->kind = ActionKind::kUnmap;
-      return true;
-    case pb::ACTION_KIND_DELIVER:
-      out->kind = ActionKind::kDeliver;
-      return true;
+    case pb::ACTION_KIND_UNMAP: out->kind = ActionKind::kUnmap; return true;
+    case pb::ACTION_KIND_DELIVER: out->kind = ActionKind::kDeliver; return true;
     case pb::ACTION_KIND_FILED_AS_SENT:
       out->kind = ActionKind::kFiledAsSent;
       out->meta.state = MessageState::kRead;
       return true;
-    default:
-      return false;
+    default: return false;
   }
 }
 
@@ -145,7 +116,7 @@ void MatchKeyToWire(const std::string& key, pb::Action* a) {
 
 Status BadId(const std::string& what, const std::string& id) {
   return Status::InvalidArgument("the server sent a non-decimal remote id in " + what,
-                              id.substr(0, 40));
+                                 id.substr(0, 40));
 }
 
 }  // namespace
@@ -204,8 +175,7 @@ Status SessionCodec::Encode(const engine::Frame& f, std::string body,
       out->push_back(EndSession(true));
       return Status::OK();
     }
-    case FrameKind::kAction:
-      return EncodeAction(f, std::move(body), out);
+    case FrameKind::kAction: return EncodeAction(f, std::move(body), out);
     case FrameKind::kAck: {
       pb::Ack m;
       m.set_first_seq(f.tag);
@@ -313,8 +283,7 @@ Status SessionCodec::Decode(wire::Frame&& frame, Decoded* out) {
       out->frames.push_back(std::move(f));
       return Status::OK();
     }
-    case wire::FrameType::kList:
-      return DecodeList(*frame.As<pb::List>(), out);
+    case wire::FrameType::kList: return DecodeList(*frame.As<pb::List>(), out);
     case wire::FrameType::kMessageBody: {
       const auto& m = *frame.As<pb::MessageBody>();
       engine::RemoteId id;
@@ -419,8 +388,7 @@ Status SessionCodec::Decode(wire::Frame&& frame, Decoded* out) {
       return Status::Aborted("server ended the session: " + pb::ErrorCode_Name(m.code()),
                              m.detail().substr(0, 200));
     }
-    default:
-      return Status::Corruption("unexpected frame in a session", wire::DescribeFrame(frame));
+    default: return Status::Corruption("unexpected frame in a session", wire::DescribeFrame(frame));
   }
 }
 

@@ -42,13 +42,13 @@ bool ParseDecimalRemoteId(const std::string& text, engine::RemoteId* out);
 class SessionCodec {
  public:
   struct Decoded {
-    std::vector<engine::Frame> frames;   // for the engine, in order
-    std::vector<wire::Frame> replies;    // to send at once (next list page)
-    bool server_kind_update = false;     // BEGIN_SESSION_REPLY said UPDATE
-    bool ended = false;                  // the server's END_SESSION arrived
+    std::vector<engine::Frame> frames;          // for the engine, in order
+    std::vector<wire::Frame> replies;           // to send at once (next list page)
+    bool server_kind_update = false;            // BEGIN_SESSION_REPLY said UPDATE
+    bool ended = false;                         // the server's END_SESSION arrived
     engine::SyncGeneration end_generation = 0;  // ... with this generation
-    bool temporary_failure = false;      // a temporary NACK: abort
-    std::string detail;                  // for the log (nack/error detail)
+    bool temporary_failure = false;             // a temporary NACK: abort
+    std::string detail;                         // for the log (nack/error detail)
   };
 
   SessionCodec(uint32_t session_id, std::string user);
@@ -91,13 +91,13 @@ class SessionCodec {
   bool commit_sent_ = false;
   bool end_sent_ = false;
 
-  uint64_t next_seq_ = 1;                      // agent -> server
-  std::map<uint64_t, uint64_t> seq_of_tag_;    // engine tag -> wire seq
+  uint64_t next_seq_ = 1;                    // agent -> server
+  std::map<uint64_t, uint64_t> seq_of_tag_;  // engine tag -> wire seq
   std::map<uint64_t, uint64_t> tag_of_seq_;
-  uint32_t next_request_ = 1;                  // FETCH request ids
+  uint32_t next_request_ = 1;  // FETCH request ids
   std::set<engine::RemoteId> fetching_;
 
-  std::vector<engine::RemoteMessage> list_;     // pages collected so far
+  std::vector<engine::RemoteMessage> list_;  // pages collected so far
   std::map<engine::RemoteId, engine::MessageMeta> listed_;
   std::map<engine::RemoteId, std::string> bodies_;
   uint64_t server_actions_ = 0;

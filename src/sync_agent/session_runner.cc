@@ -11,8 +11,12 @@ using imap::ImapClient;
 
 ImapPool::ImapPool(event_base* base, imap::ImapClientOptions options, std::string master_user,
                    std::string master_password, uint64_t idle_ms, size_t max_idle)
-    : base_(base), options_(std::move(options)), master_user_(std::move(master_user)),
-      master_password_(std::move(master_password)), idle_ms_(idle_ms), max_idle_(max_idle) {}
+    : base_(base),
+      options_(std::move(options)),
+      master_user_(std::move(master_user)),
+      master_password_(std::move(master_password)),
+      idle_ms_(idle_ms),
+      max_idle_(max_idle) {}
 
 ImapPool::~ImapPool() {
   // Destroying a client answers its callbacks ("destroyed"); they must see
@@ -142,8 +146,7 @@ void SessionRunner::Run(const std::string& user, std::function<void(SessionResul
     --active_;
     done(std::move(r));
   };
-  pool_->Acquire(user, [this, user, finish](const Status& s,
-                                            std::unique_ptr<ImapClient> client) {
+  pool_->Acquire(user, [this, user, finish](const Status& s, std::unique_ptr<ImapClient> client) {
     if (destroying_) return;
     if (!s.ok()) {
       SessionResult r;

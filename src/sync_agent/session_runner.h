@@ -85,8 +85,8 @@ class SessionRunner {
  public:
   // REQUIRES: every pointer outlives this object (remote, submitter may be
   // null).
-  SessionRunner(event_base* base, ImapPool* pool, WireProtocol* protocol,
-                RemoteConnection* remote, MailSubmitter* submitter, SyncDriverOptions options)
+  SessionRunner(event_base* base, ImapPool* pool, WireProtocol* protocol, RemoteConnection* remote,
+                MailSubmitter* submitter, SyncDriverOptions options)
       : base_(base),
         pool_(pool),
         protocol_(protocol),

@@ -17,7 +17,9 @@ timeval MsToTimeval(int64_t ms) {
   return tv;
 }
 
-int64_t NowMs() { return static_cast<int64_t>(MonotonicMs()); }
+int64_t NowMs() {
+  return static_cast<int64_t>(MonotonicMs());
+}
 
 bool IsMailboxOp(engine::OpKind k) {
   switch (k) {
@@ -25,10 +27,8 @@ bool IsMailboxOp(engine::OpKind k) {
     case engine::OpKind::kSetLocalState:
     case engine::OpKind::kDestroyLocal:
     case engine::OpKind::kSubmitMessage:
-    case engine::OpKind::kFileInSent:
-      return true;
-    default:
-      return false;
+    case engine::OpKind::kFileInSent: return true;
+    default: return false;
   }
 }
 
@@ -184,9 +184,7 @@ void SyncDriver::Execute(engine::Op op) {
       SendEngineFrame(op.frame, {});
       return;
     }
-    case OpKind::kReport:
-      LogDebug(user_, "sync: " + op.note);
-      return;
+    case OpKind::kReport: LogDebug(user_, "sync: " + op.note); return;
     case OpKind::kDone:
       if (!op.status.ok()) {
         Fail(op.status);
@@ -204,11 +202,8 @@ void SyncDriver::Execute(engine::Op op) {
     case OpKind::kPutMapping:
     case OpKind::kRemoveMapping:
     case OpKind::kDeleteActionEntry:
-    case OpKind::kSetGeneration:
-      ApplyDurable(op);
-      return;
-    default:
-      break;
+    case OpKind::kSetGeneration: ApplyDurable(op); return;
+    default: break;
   }
   if (!IsMailboxOp(op.kind)) return;
   std::string body;
@@ -216,10 +211,11 @@ void SyncDriver::Execute(engine::Op op) {
       op.kind == OpKind::kFileInSent) {
     body = codec_->TakeBody(op.message.id);
     if (body.empty()) {
-      events_.push_back(LocalApplied{op.tag,
-                                     Status::Corruption("no message body from the server for remote " +
-                                                        std::to_string(op.message.id)),
-                                     {}});
+      events_.push_back(
+          LocalApplied{op.tag,
+                       Status::Corruption("no message body from the server for remote " +
+                                          std::to_string(op.message.id)),
+                       {}});
       return;
     }
   }

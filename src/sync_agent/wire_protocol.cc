@@ -121,12 +121,16 @@ uint32_t WireProtocol::OpenSession(SessionListener* listener) {
   return id;
 }
 
-void WireProtocol::CloseSession(uint32_t id) { sessions_.erase(id); }
+void WireProtocol::CloseSession(uint32_t id) {
+  sessions_.erase(id);
+}
 
 Status WireProtocol::SendSessionFrame(const wire::Frame& frame) {
   if (!welcomed_ || conn_ == nullptr) return Status::Unavailable("not connected to the server");
   Status s = wire::ValidateFrame(frame);
-  if (!s.ok()) return Status::InvalidArgument("agent bug: invalid frame " + wire::DescribeFrame(frame), s.ToString());
+  if (!s.ok())
+    return Status::InvalidArgument("agent bug: invalid frame " + wire::DescribeFrame(frame),
+                                   s.ToString());
   return Send(frame);
 }
 

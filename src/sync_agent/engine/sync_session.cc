@@ -7,30 +7,18 @@ namespace mobilesync::engine {
 
 const char* OpKindName(OpKind kind) {
   switch (kind) {
-    case OpKind::kSend:
-      return "send";
-    case OpKind::kAppendLocal:
-      return "append-local";
-    case OpKind::kSetLocalState:
-      return "set-local-state";
-    case OpKind::kDestroyLocal:
-      return "destroy-local";
-    case OpKind::kSubmitMessage:
-      return "submit-message";
-    case OpKind::kFileInSent:
-      return "file-in-sent";
-    case OpKind::kPutMapping:
-      return "put-mapping";
-    case OpKind::kRemoveMapping:
-      return "remove-mapping";
-    case OpKind::kDeleteActionEntry:
-      return "delete-action-entry";
-    case OpKind::kSetGeneration:
-      return "set-generation";
-    case OpKind::kReport:
-      return "report";
-    case OpKind::kDone:
-      return "done";
+    case OpKind::kSend: return "send";
+    case OpKind::kAppendLocal: return "append-local";
+    case OpKind::kSetLocalState: return "set-local-state";
+    case OpKind::kDestroyLocal: return "destroy-local";
+    case OpKind::kSubmitMessage: return "submit-message";
+    case OpKind::kFileInSent: return "file-in-sent";
+    case OpKind::kPutMapping: return "put-mapping";
+    case OpKind::kRemoveMapping: return "remove-mapping";
+    case OpKind::kDeleteActionEntry: return "delete-action-entry";
+    case OpKind::kSetGeneration: return "set-generation";
+    case OpKind::kReport: return "report";
+    case OpKind::kDone: return "done";
   }
   return "?";
 }
@@ -159,9 +147,7 @@ std::vector<Op> SyncSession::OnFrame(const Frame& frame, int64_t now_ms) {
     case FrameKind::kFetched:
       if (phase_ == Phase::kFetch) OnFetched(frame);
       break;
-    case FrameKind::kAck:
-      OnAck(frame);
-      break;
+    case FrameKind::kAck: OnAck(frame); break;
     case FrameKind::kNack:
       // The server could not apply it now; the entry stays in flight and
       // its time-out re-sends it (counted against its attempts).
@@ -214,8 +200,7 @@ std::vector<Op> SyncSession::OnFrame(const Frame& frame, int64_t now_ms) {
       }
       break;
     default:
-      Report(std::string("unexpected frame from the server: ") +
-             FrameKindName(frame.kind));
+      Report(std::string("unexpected frame from the server: ") + FrameKindName(frame.kind));
       break;
   }
   Advance(now_ms);
@@ -223,8 +208,7 @@ std::vector<Op> SyncSession::OnFrame(const Frame& frame, int64_t now_ms) {
 }
 
 std::vector<Op> SyncSession::OnLocalApplied(uint64_t tag, const Status& status,
-                                            const LocalId& new_id,
-                                            int64_t now_ms) {
+                                            const LocalId& new_id, int64_t now_ms) {
   if (phase_ == Phase::kDone) return {};
   auto it = pending_local_.find(tag);
   if (it == pending_local_.end()) return {};
@@ -241,9 +225,7 @@ std::vector<Op> SyncSession::OnLocalApplied(uint64_t tag, const Status& status,
       local_.Put(LocalMessage{new_id, p.meta});
       PutMapping(new_id, p.remote);
       break;
-    case PendingLocal::What::kMergeState:
-      SetLocalState(p.local, p.state, new_id);
-      break;
+    case PendingLocal::What::kMergeState: SetLocalState(p.local, p.state, new_id); break;
     case PendingLocal::What::kServerAction:
       server_tags_applying_.erase(p.server_tag);
       switch (p.step) {
@@ -252,16 +234,13 @@ std::vector<Op> SyncSession::OnLocalApplied(uint64_t tag, const Status& status,
           local_.Put(LocalMessage{new_id, p.meta});
           PutMapping(new_id, p.remote);
           break;
-        case RemoteApply::Step::kSetState:
-          SetLocalState(p.local, p.state, new_id);
-          break;
+        case RemoteApply::Step::kSetState: SetLocalState(p.local, p.state, new_id); break;
         case RemoteApply::Step::kDestroy:
           // Only now that the local copy is gone may the anchor go.
           local_.Erase(p.local);
           RemoveMapping(p.local);
           break;
-        default:
-          break;
+        default: break;
       }
       AckServer(p.server_tag, AckOutcome::kApplied);
       break;
@@ -281,14 +260,12 @@ std::vector<Op> SyncSession::OnTimer(int64_t now_ms) {
   }
   if (exhausted) {
     Fail(Status::Timeout("no ack from the server",
-                         std::to_string(options_.flight.max_attempts) +
-                             " attempts"));
+                         std::to_string(options_.flight.max_attempts) + " attempts"));
     return Flush();
   }
   if (request_ && pending_local_.empty() && now_ms >= request_deadline_) {
     if (request_attempts_ >= options_.flight.max_attempts) {
-      Fail(Status::Timeout("no reply from the server",
-                           FrameKindName(request_->kind)));
+      Fail(Status::Timeout("no reply from the server", FrameKindName(request_->kind)));
       return Flush();
     }
     ++request_attempts_;
@@ -305,8 +282,7 @@ std::vector<Op> SyncSession::OnTimer(int64_t now_ms) {
   return Flush();
 }
 
-void SyncSession::SetLocalState(const LocalId& local, MessageState state,
-                                const LocalId& new_id) {
+void SyncSession::SetLocalState(const LocalId& local, MessageState state, const LocalId& new_id) {
   if (!new_id.valid() || new_id == local) {
     local_.SetState(local, state);
     return;
@@ -332,11 +308,10 @@ void SyncSession::OnHelloReply(const Frame& frame, int64_t now_ms) {
   request_.reset();
   server_generation_ = frame.generation;
   window_policy_.size = frame.window_size;
-  SyncDecision d = DecideSyncKind(snapshot_.generation, frame.generation, map_,
-                                  frame.window_count, snapshot_.uidvalidity);
+  SyncDecision d = DecideSyncKind(snapshot_.generation, frame.generation, map_, frame.window_count,
+                                  snapshot_.uidvalidity);
   kind_ = d.kind;
-  Report(std::string(d.kind == SyncKind::kInitial ? "initial" : "update") +
-         " sync: " + d.reason);
+  Report(std::string(d.kind == SyncKind::kInitial ? "initial" : "update") + " sync: " + d.reason);
   if (kind_ == SyncKind::kUpdate) {
     StartReplay();
     return;
@@ -366,8 +341,8 @@ void SyncSession::OnHelloReply(const Frame& frame, int64_t now_ms) {
 
 void SyncSession::OnList(const Frame& frame, int64_t now_ms) {
   request_.reset();
-  plan_ = PlanInitialSync(local_.List(), frame.messages, map_,
-                          snapshot_.actions, options_.conflict);
+  plan_ =
+      PlanInitialSync(local_.List(), frame.messages, map_, snapshot_.actions, options_.conflict);
   for (const auto& [l, r] : plan_.stale) {
     if (map_.HasLocal(l)) RemoveMapping(l);
   }
@@ -381,8 +356,7 @@ void SyncSession::SendFetchBatch(int64_t now_ms) {
   if (fetch_queue_.empty()) return;
   Frame req;
   req.kind = FrameKind::kFetch;
-  while (!fetch_queue_.empty() &&
-         req.ids.size() < options_.flight.max_in_flight) {
+  while (!fetch_queue_.empty() && req.ids.size() < options_.flight.max_in_flight) {
     req.ids.push_back(fetch_queue_.front());
     fetching_.insert(fetch_queue_.front());
     fetch_queue_.pop_front();
@@ -463,8 +437,7 @@ void SyncSession::StartCommit(int64_t now_ms) {
 
 void SyncSession::StartReplay() {
   phase_ = Phase::kReplay;
-  ReplayPlan plan =
-      PlanReplay(snapshot_.actions, local_, map_, window_policy_);
+  ReplayPlan plan = PlanReplay(snapshot_.actions, local_, map_, window_policy_);
   for (auto& [seq, why] : plan.skip) {
     Report("action #" + std::to_string(seq) + " not sent: " + why);
     Op op;
@@ -518,9 +491,7 @@ void SyncSession::OnServerAction(const Frame& frame) {
   op.local = plan.local;
   op.message = RemoteMessage{a.remote, a.meta};
   switch (plan.step) {
-    case RemoteApply::Step::kAckNow:
-      AckServer(tag, plan.outcome);
-      return;
+    case RemoteApply::Step::kAckNow: AckServer(tag, plan.outcome); return;
     case RemoteApply::Step::kMapExisting:
       PutMapping(plan.local, a.remote);
       AckServer(tag, AckOutcome::kApplied);
@@ -581,9 +552,8 @@ void SyncSession::StartPull() {
 // --- The action window -----------------------------------------------------------
 
 void SyncSession::Enqueue(Action action) {
-  std::string subject = action.local.valid()
-                            ? ToString(action.local)
-                            : "remote:" + std::to_string(action.remote);
+  std::string subject =
+      action.local.valid() ? ToString(action.local) : "remote:" + std::to_string(action.remote);
   outbox_.push_back(std::move(action));
   window_.Enqueue(std::move(subject), outbox_.size() - 1);
 }
@@ -622,8 +592,7 @@ void SyncSession::OnAck(const Frame& frame) {
     case ActionKind::kUnmap:
       if (a.local.valid() && map_.HasLocal(a.local)) RemoveMapping(a.local);
       break;
-    default:
-      break;
+    default: break;
   }
   // Only after its effect on the mapping is persisted: a crash in between
   // re-sends the entry, and re-applying it is harmless.
@@ -646,8 +615,7 @@ void SyncSession::Advance(int64_t now_ms) {
     switch (phase_) {
       case Phase::kHello:
       case Phase::kList:
-      case Phase::kCommit:
-        return;  // waiting for a reply
+      case Phase::kCommit: return;  // waiting for a reply
       case Phase::kFetch:
         if (!fetching_.empty() || !pending_local_.empty()) return;
         request_.reset();
@@ -678,8 +646,7 @@ void SyncSession::Advance(int64_t now_ms) {
           }
         }
         break;
-      case Phase::kDone:
-        return;
+      case Phase::kDone: return;
     }
     if (phase_ == before) return;
   }

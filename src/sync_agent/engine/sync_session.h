@@ -67,37 +67,37 @@ struct SessionOptions {
 };
 
 enum class OpKind : uint8_t {
-  kSend,              // send `frame` to the server
-  kAppendLocal,       // append `message` (body: fetch it by message.id from
-                      // the frame that carried it); then OnLocalApplied(tag,
-                      // status, new uid)
-  kSetLocalState,     // set `local` to `state`; then OnLocalApplied(tag)
-  kDestroyLocal,      // expunge `local` (missing: success); OnLocalApplied
-  kSubmitMessage,     // submit composed `message` through the MTA and file it
-                      // in Sent, once per match key; OnLocalApplied
-  kFileInSent,        // file `message` in the local Sent folder, once per
-                      // match key; OnLocalApplied
-  kPutMapping,        // persist local <-> remote
-  kRemoveMapping,     // persist: `local` is unmapped
-  kDeleteActionEntry, // delete action-list entry `seq` (missing: fine)
-  kSetGeneration,     // persist the agent's sync generation
-  kReport,            // log `note` (a no-op, a conflict, a skipped entry)
-  kDone,              // the session is over with `status`
+  kSend,               // send `frame` to the server
+  kAppendLocal,        // append `message` (body: fetch it by message.id from
+                       // the frame that carried it); then OnLocalApplied(tag,
+                       // status, new uid)
+  kSetLocalState,      // set `local` to `state`; then OnLocalApplied(tag)
+  kDestroyLocal,       // expunge `local` (missing: success); OnLocalApplied
+  kSubmitMessage,      // submit composed `message` through the MTA and file it
+                       // in Sent, once per match key; OnLocalApplied
+  kFileInSent,         // file `message` in the local Sent folder, once per
+                       // match key; OnLocalApplied
+  kPutMapping,         // persist local <-> remote
+  kRemoveMapping,      // persist: `local` is unmapped
+  kDeleteActionEntry,  // delete action-list entry `seq` (missing: fine)
+  kSetGeneration,      // persist the agent's sync generation
+  kReport,             // log `note` (a no-op, a conflict, a skipped entry)
+  kDone,               // the session is over with `status`
 };
 const char* OpKindName(OpKind kind);
 
 struct Op {
   OpKind kind = OpKind::kReport;
-  Frame frame;             // kSend
-  uint64_t tag = 0;        // mailbox ops: pass back to OnLocalApplied
-  RemoteMessage message;   // kAppendLocal, kSubmitMessage, kFileInSent
-  LocalId local;           // mailbox ops, mappings
-  RemoteId remote = kNoRemoteId;  // kPutMapping, kRemoveMapping
+  Frame frame;                                 // kSend
+  uint64_t tag = 0;                            // mailbox ops: pass back to OnLocalApplied
+  RemoteMessage message;                       // kAppendLocal, kSubmitMessage, kFileInSent
+  LocalId local;                               // mailbox ops, mappings
+  RemoteId remote = kNoRemoteId;               // kPutMapping, kRemoveMapping
   MessageState state = MessageState::kUnread;  // kSetLocalState
-  uint64_t seq = 0;        // kDeleteActionEntry
-  SyncGeneration generation = 0;  // kSetGeneration
-  std::string note;        // kReport
-  Status status;           // kDone
+  uint64_t seq = 0;                            // kDeleteActionEntry
+  SyncGeneration generation = 0;               // kSetGeneration
+  std::string note;                            // kReport
+  Status status;                               // kDone
 };
 
 class SyncSession {
@@ -124,8 +124,8 @@ class SyncSession {
   // A mailbox op finished. new_id: the appended message's id (kAppendLocal);
   // for kSetLocalState the message's id afterwards when setting the state
   // moved it (Dovecot: INBOX <-> Trash gives it a new uid), else empty.
-  std::vector<Op> OnLocalApplied(uint64_t tag, const Status& status,
-                                 const LocalId& new_id, int64_t now_ms);
+  std::vector<Op> OnLocalApplied(uint64_t tag, const Status& status, const LocalId& new_id,
+                                 int64_t now_ms);
   std::vector<Op> OnTimer(int64_t now_ms);
 
   // When OnTimer must be called next; nullopt when nothing is awaited from
@@ -145,8 +145,8 @@ class SyncSession {
   struct PendingLocal {
     enum class What : uint8_t { kFetchAppend, kMergeState, kServerAction };
     What what = What::kFetchAppend;
-    uint64_t server_tag = 0;     // kServerAction: the frame to ack
-    RemoteApply::Step step{};    // kServerAction
+    uint64_t server_tag = 0;   // kServerAction: the frame to ack
+    RemoteApply::Step step{};  // kServerAction
     RemoteId remote = kNoRemoteId;
     LocalId local;
     MessageMeta meta;
@@ -160,8 +160,7 @@ class SyncSession {
   void Finish();
   void SendRequest(Frame frame, int64_t now_ms);
   void PutMapping(const LocalId& local, RemoteId remote);
-  void SetLocalState(const LocalId& local, MessageState state,
-                     const LocalId& new_id);
+  void SetLocalState(const LocalId& local, MessageState state, const LocalId& new_id);
   void RemoveMapping(const LocalId& local);
   uint64_t LocalOp(OpKind kind, PendingLocal pending, Op op);
 
