@@ -53,7 +53,7 @@ struct AgentConfig {
   uint64_t sync_interval_ms = 300000;
   uint64_t max_sessions = 16;
   uint64_t shutdown_timeout_ms = 10000;
-  uint64_t coalesce_delay_ms = 200;
+  uint64_t coalesce_delay_ms = 10;
   uint64_t retry_min_ms = 5000;
   uint64_t retry_max_ms = 600000;
 

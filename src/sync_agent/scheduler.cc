@@ -59,7 +59,12 @@ bool Scheduler::Request(const std::string& user, SyncReason reason, TimeMs now) 
   auto it = users_.find(user);
   if (it == users_.end()) return false;
   UserState& st = it->second;
-  if (reason == SyncReason::kOperator) st.backoff_until = 0;
+  // An operator, a trigger message or the server asking: someone is waiting
+  // now, so a failure backoff (e.g. the server was unreachable) is lifted.
+  if (reason == SyncReason::kOperator || reason == SyncReason::kTrigger ||
+      reason == SyncReason::kServer) {
+    st.backoff_until = 0;
+  }
   if (st.running) {
     // One follow-up run, however many requests arrive meanwhile.
     st.rerun = true;

@@ -43,7 +43,7 @@ const char* SyncReasonName(SyncReason r);
 struct SchedulerOptions {
   uint64_t interval_ms = 300000;
   double jitter = 0.1;  // periodic runs at interval * [1-jitter, 1+jitter]
-  uint64_t coalesce_ms = 200;
+  uint64_t coalesce_ms = 10;
   size_t max_sessions = 16;
   uint64_t retry_min_ms = 5000;
   uint64_t retry_max_ms = 600000;
