@@ -204,7 +204,12 @@ void Agent::SessionDone(const std::string& user, int64_t started_ms, const Sessi
       it->second = std::move(keep);
     }
   }
-  if (r.rerun && !stopping_ && driver_) driver_->Request(user, SyncReason::kRetry);
+  // Run again at once when the session asked for it, and after an initial
+  // sync: the server keeps mail composed on the device (DELIVER) and changes
+  // made during the initial sync for the next update session.
+  if ((r.rerun || (r.status.ok() && r.initial)) && !stopping_ && driver_) {
+    driver_->Request(user, SyncReason::kRetry);
+  }
   MaybeFinishShutdown();
 }
 
