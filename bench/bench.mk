@@ -32,3 +32,11 @@ bench_agent_bench_CPPFLAGS = $(TEST_CPPFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAG
 bench_agent_bench_LDADD = src/wire/libmswire.la tests/harness/libmsharness.la \
 	$(LIBEVENT_OPENSSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(PROTOBUF_LIBS) -lpthread
 $(bench_agent_bench_OBJECTS): $(WIRE_PROTO_GEN)
+
+# End to end (issue 8): push latency, read latency, update sync of 100
+# changes on the real system (tests/harness/system_fixture). See
+# bench/RESULTS.md, section "End to end".
+noinst_PROGRAMS += bench/e2e_bench
+bench_e2e_bench_SOURCES = bench/e2e_bench.cc src/sync_server/device_client.cc
+bench_e2e_bench_CPPFLAGS = $(TEST_CPPFLAGS) $(NLOHMANN_JSON_CFLAGS)
+bench_e2e_bench_LDADD = tests/harness/libmsharness.la src/common/libmscommon.la
