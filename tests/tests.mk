@@ -11,6 +11,7 @@ include tests/unit/plugin/plugin_tests.mk
 include tests/unit/agent/agent_tests.mk
 include tests/unit/server/server_tests.mk
 include tests/integration/integration.mk
+include tests/fault/fault.mk
 include bench/bench.mk
 
 # Prints the test programs, one per line, for scripts/test.sh.
