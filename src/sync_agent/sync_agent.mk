@@ -7,6 +7,9 @@ src_sync_agent_libmsagent_la_SOURCES = \
 	src/sync_agent/event_ptrs.h \
 	src/sync_agent/imap/imap_client.cc src/sync_agent/imap/imap_client.h \
 	src/sync_agent/imap/imap_parser.cc src/sync_agent/imap/imap_parser.h \
+	src/sync_agent/local_mailbox.cc src/sync_agent/local_mailbox.h \
+	src/sync_agent/mail_submitter.cc src/sync_agent/mail_submitter.h \
+	src/plugin/action_record.cc src/plugin/action_record.h \
 	src/sync_agent/remote_connection.cc src/sync_agent/remote_connection.h \
 	src/sync_agent/scheduler.cc src/sync_agent/scheduler.h \
 	src/sync_agent/session_runner.cc src/sync_agent/session_runner.h \
@@ -15,7 +18,8 @@ src_sync_agent_libmsagent_la_SOURCES = \
 	src/sync_agent/wire_protocol.cc src/sync_agent/wire_protocol.h
 src_sync_agent_libmsagent_la_CXXFLAGS = $(AM_CXXFLAGS) $(LIBEVENT_CFLAGS) \
 	$(LIBEVENT_OPENSSL_CFLAGS) $(OPENSSL_CFLAGS) $(SQLITE3_CFLAGS) $(PROTOBUF_CFLAGS)
-src_sync_agent_libmsagent_la_LIBADD = src/wire/libmswire.la src/common/libmscommon.la \
+src_sync_agent_libmsagent_la_LIBADD = src/sync_agent/engine/libmsengine.la \
+	src/wire/libmswire.la src/common/libmscommon.la \
 	$(LIBEVENT_OPENSSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(SQLITE3_LIBS) $(PROTOBUF_LIBS)
 $(src_sync_agent_libmsagent_la_OBJECTS): $(WIRE_PROTO_GEN)
 
