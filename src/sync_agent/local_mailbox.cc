@@ -292,13 +292,32 @@ struct LocalMailbox::Impl {
                    Guard([this, box, k](const CommandResult& r, const MailboxInfo& info) {
                      if (!r.status.ok()) {
                        if (IsNonexistent(r)) return k(Status::OK(), 0, 0, true);
-                       return k(Status::Unavailable("SELECT " + box + " failed", r.text), 0, 0,
-                                false);
+                       return CheckMissing(box, r, k);
                      }
                      selected = box;
                      selected_uv = static_cast<uint32_t>(info.uidvalidity);
                      k(Status::OK(), selected_uv, info.exists, false);
                    }));
+  }
+
+  // A SELECT was refused without [NONEXISTENT] (Dovecot 2.3 answers
+  // "NO Mailbox doesn't exist" with no code): LIST tells whether it is there.
+  void CheckMissing(const std::string& box, const CommandResult& select_result,
+                    std::function<void(const Status&, uint32_t, uint64_t, bool)> k) {
+    auto listed = std::make_shared<bool>(false);
+    imap::CommandBuilder b(client->HasCapability("LITERAL+"));
+    b.Raw("LIST \"\" ").String(box);
+    std::string why = select_result.text;
+    client->Command(
+        b.Finish(), Guard([box, listed, why, k](const CommandResult& r) {
+          if (r.status.ok() && !*listed) return k(Status::OK(), 0, 0, true);
+          k(Status::Unavailable("SELECT " + box + " failed", why), 0, 0, false);
+        }),
+        [listed](const imap::ImapResponse& r) {
+          if (r.name != "LIST") return false;
+          *listed = true;
+          return true;
+        });
   }
 
   // Every message of `box` (selected, with `exists` messages) as engine
