@@ -256,14 +256,14 @@ struct LocalMailbox::Impl {
     imap::CommandBuilder b(client->HasCapability("LITERAL+"));
     b.Raw("CREATE ").String(box).Raw(cmd_use);
     client->Command(b.Finish(), Guard([this, box, k](const CommandResult& r) {
-      bool exists = !r.code.empty() && r.code[0].IsAtom("ALREADYEXISTS");
-      if (!r.status.ok() && !exists) {
-        return k(Status::Unavailable("CREATE " + box + " failed", r.text));
-      }
-      if (box == trash) trash_exists = true;
-      if (box == sent) sent_exists = true;
-      k(Status::OK());
-    }));
+                      bool exists = !r.code.empty() && r.code[0].IsAtom("ALREADYEXISTS");
+                      if (!r.status.ok() && !exists) {
+                        return k(Status::Unavailable("CREATE " + box + " failed", r.text));
+                      }
+                      if (box == trash) trash_exists = true;
+                      if (box == sent) sent_exists = true;
+                      k(Status::OK());
+                    }));
   }
 
   void EnsureTrash(Next k) {
@@ -308,16 +308,15 @@ struct LocalMailbox::Impl {
     imap::CommandBuilder b(client->HasCapability("LITERAL+"));
     b.Raw("LIST \"\" ").String(box);
     std::string why = select_result.text;
-    client->Command(
-        b.Finish(), Guard([box, listed, why, k](const CommandResult& r) {
-          if (r.status.ok() && !*listed) return k(Status::OK(), 0, 0, true);
-          k(Status::Unavailable("SELECT " + box + " failed", why), 0, 0, false);
-        }),
-        [listed](const imap::ImapResponse& r) {
-          if (r.name != "LIST") return false;
-          *listed = true;
-          return true;
-        });
+    client->Command(b.Finish(), Guard([box, listed, why, k](const CommandResult& r) {
+                      if (r.status.ok() && !*listed) return k(Status::OK(), 0, 0, true);
+                      k(Status::Unavailable("SELECT " + box + " failed", why), 0, 0, false);
+                    }),
+                    [listed](const imap::ImapResponse& r) {
+                      if (r.name != "LIST") return false;
+                      *listed = true;
+                      return true;
+                    });
   }
 
   // Every message of `box` (selected, with `exists` messages) as engine
@@ -327,15 +326,14 @@ struct LocalMailbox::Impl {
     auto out = std::make_shared<std::vector<LocalMessage>>();
     bool is_trash = box == trash && box != kInbox;
     client->UidFetch(
-        uid_set, kFetchItems,
-        Guard([this, out, box, uv, is_trash](FetchedMessage&& m) {
+        uid_set, kFetchItems, Guard([this, out, box, uv, is_trash](FetchedMessage&& m) {
           if (m.uid == 0 || m.uid > UINT32_MAX) return;
           if (m.size > options.max_message_bytes) return;  // never synced
           LocalMessage lm;
           lm.id = LocalId{box, uv, static_cast<uint32_t>(m.uid)};
-          lm.meta.state = is_trash                       ? MessageState::kTrash
+          lm.meta.state = is_trash                     ? MessageState::kTrash
                           : HasFlag(m.flags, "\\Seen") ? MessageState::kRead
-                                                         : MessageState::kUnread;
+                                                       : MessageState::kUnread;
           lm.meta.flagged = HasFlag(m.flags, "\\Flagged");
           int64_t date = 0;
           if (ParseInternalDate(m.internaldate, &date)) lm.meta.date = date;
@@ -365,9 +363,10 @@ struct LocalMailbox::Impl {
 
   void SetMeta(MetadataMap values, Next k) {
     client->SetMetadata("", values, Guard([k](const CommandResult& r) {
-      if (!r.status.ok()) return k(Status::Unavailable("SETMETADATA failed", r.text));
-      k(Status::OK());
-    }));
+                          if (!r.status.ok())
+                            return k(Status::Unavailable("SETMETADATA failed", r.text));
+                          k(Status::OK());
+                        }));
   }
 
   void SetMetaSequence(std::shared_ptr<std::vector<MetadataMap>> list, size_t i, Next k) {
@@ -397,26 +396,28 @@ struct LocalMailbox::Impl {
     };
     EnsureBoxes([this, st, fail](const Status& s) {
       if (!s.ok()) return fail(s);
-      client->GetMetadata(
-          "", {kRoot}, true, Guard([this, st, fail](const CommandResult& r, MetadataMap&& md) {
-            if (!r.status.ok()) return fail(Status::Unavailable("GETMETADATA failed", r.text));
-            st->md = std::move(md);
-            ListBox(kInbox, [this, st, fail](const Status& s2, uint32_t uv,
-                                             std::vector<LocalMessage> msgs) {
-              if (!s2.ok()) return fail(s2);
-              st->inbox_uv = uv;
-              st->inbox = std::move(msgs);
-              auto after_trash = [this, st, fail](const Status& s3, uint32_t tuv,
-                                                  std::vector<LocalMessage> tmsgs) {
-                if (!s3.ok()) return fail(s3);
-                st->trash_uv = tuv;
-                st->trash = std::move(tmsgs);
-                LoadSent(st, fail);
-              };
-              if (!trash_exists || trash == kInbox) return after_trash(Status::OK(), 0, {});
-              ListBox(trash, after_trash);
-            });
-          }));
+      client->GetMetadata("", {kRoot}, true,
+                          Guard([this, st, fail](const CommandResult& r, MetadataMap&& md) {
+                            if (!r.status.ok())
+                              return fail(Status::Unavailable("GETMETADATA failed", r.text));
+                            st->md = std::move(md);
+                            ListBox(kInbox, [this, st, fail](const Status& s2, uint32_t uv,
+                                                             std::vector<LocalMessage> msgs) {
+                              if (!s2.ok()) return fail(s2);
+                              st->inbox_uv = uv;
+                              st->inbox = std::move(msgs);
+                              auto after_trash = [this, st, fail](const Status& s3, uint32_t tuv,
+                                                                  std::vector<LocalMessage> tmsgs) {
+                                if (!s3.ok()) return fail(s3);
+                                st->trash_uv = tuv;
+                                st->trash = std::move(tmsgs);
+                                LoadSent(st, fail);
+                              };
+                              if (!trash_exists || trash == kInbox)
+                                return after_trash(Status::OK(), 0, {});
+                              ListBox(trash, after_trash);
+                            });
+                          }));
     });
   }
 
@@ -432,18 +433,18 @@ struct LocalMailbox::Impl {
       }
     }
     if (uids.empty() || !sent_exists) return Finish(st);
-    Select(sent, [this, st, fail, uids](const Status& s, uint32_t uv, uint64_t exists,
-                                        bool missing) {
-      if (!s.ok()) return fail(s);
-      st->sent_uv = uv;
-      if (missing || exists == 0) return Finish(st);
-      FetchMessages(sent, uv, imap::UidSet(uids),
-                    [this, st, fail](const Status& s2, std::vector<LocalMessage> msgs) {
-                      if (!s2.ok()) return fail(s2);
-                      st->sent = std::move(msgs);
-                      Finish(st);
-                    });
-    });
+    Select(sent,
+           [this, st, fail, uids](const Status& s, uint32_t uv, uint64_t exists, bool missing) {
+             if (!s.ok()) return fail(s);
+             st->sent_uv = uv;
+             if (missing || exists == 0) return Finish(st);
+             FetchMessages(sent, uv, imap::UidSet(uids),
+                           [this, st, fail](const Status& s2, std::vector<LocalMessage> msgs) {
+                             if (!s2.ok()) return fail(s2);
+                             st->sent = std::move(msgs);
+                             Finish(st);
+                           });
+           });
   }
 
   void Finish(std::shared_ptr<Load> st) {
@@ -534,9 +535,7 @@ struct LocalMailbox::Impl {
       auto found = by_id.find(a.local);
       if (found != by_id.end()) a.meta = found->second->meta;
       switch (rec.kind) {
-        case plugin::ActionKind::kInsert:
-          a.kind = ActionKind::kInsert;
-          break;
+        case plugin::ActionKind::kInsert: a.kind = ActionKind::kInsert; break;
         case plugin::ActionKind::kRead:
           a.kind = ActionKind::kMarkRead;
           a.meta.state = MessageState::kRead;
@@ -570,8 +569,7 @@ struct LocalMailbox::Impl {
             continue;
           }
           break;
-        case plugin::ActionKind::kResync:
-          break;
+        case plugin::ActionKind::kResync: break;
       }
       if (rec.kind == plugin::ActionKind::kTrash || rec.kind == plugin::ActionKind::kRestore) {
         LocalId src{rec.src_box, rec.src_uidvalidity, rec.src_uid};
@@ -587,8 +585,8 @@ struct LocalMailbox::Impl {
             persist->push_back(std::move(move));
           } else {
             (void)snap.map.Put(src, remote);  // keep the pairing as it was
-            LogWarning(user, "cannot move mapping of " + engine::ToString(src) + ": " +
-                                 ps.ToString());
+            LogWarning(user,
+                       "cannot move mapping of " + engine::ToString(src) + ": " + ps.ToString());
           }
         }
       }
@@ -630,21 +628,16 @@ struct LocalMailbox::Impl {
       // Keep the cause's kind, name the op and its subject.
       const std::string what = std::string(engine::OpKindName(op.kind)) + subject;
       switch (s.code()) {
-        case Status::Code::kNotFound:
-          return done(Status::NotFound(what, s.message()), LocalId());
+        case Status::Code::kNotFound: return done(Status::NotFound(what, s.message()), LocalId());
         case Status::Code::kInvalidArgument:
           return done(Status::InvalidArgument(what, s.message()), LocalId());
-        case Status::Code::kTimeout:
-          return done(Status::Timeout(what, s.message()), LocalId());
-        default:
-          return done(Status::Unavailable(what, s.message()), LocalId());
+        case Status::Code::kTimeout: return done(Status::Timeout(what, s.message()), LocalId());
+        default: return done(Status::Unavailable(what, s.message()), LocalId());
       }
     };
     switch (op.kind) {
-      case OpKind::kAppendLocal:
-        return AppendLocal(op, body, fin);
-      case OpKind::kSetLocalState:
-        return SetLocalState(op, fin);
+      case OpKind::kAppendLocal: return AppendLocal(op, body, fin);
+      case OpKind::kSetLocalState: return SetLocalState(op, fin);
       case OpKind::kDestroyLocal:
         return DestroyLocal(op, [fin](const Status& s) { fin(s, LocalId()); });
       case OpKind::kSubmitMessage:
@@ -682,8 +675,7 @@ struct LocalMailbox::Impl {
       }
       case OpKind::kSend:
       case OpKind::kReport:
-      case OpKind::kDone:
-        break;
+      case OpKind::kDone: break;
     }
     fin(Status::InvalidArgument("not a mailbox op"), LocalId());
   }
@@ -704,19 +696,18 @@ struct LocalMailbox::Impl {
         flag_list += ")";
       }
       std::string date = meta.date > 0 ? FormatInternalDate(meta.date) : "";
-      client->Append(box, flag_list, date, body,
-                     Guard([box, fin](const CommandResult& r, const imap::AppendUid& uid) {
-                       if (!r.status.ok()) {
-                         return fin(Status::Unavailable("APPEND to " + box + " failed", r.text),
-                                    LocalId());
-                       }
-                       if (uid.uid == 0 || uid.uid > UINT32_MAX || uid.uidvalidity > UINT32_MAX) {
-                         return fin(Status::Unavailable("APPEND to " + box + ": no APPENDUID"),
-                                    LocalId());
-                       }
-                       fin(Status::OK(), LocalId{box, static_cast<uint32_t>(uid.uidvalidity),
-                                                 static_cast<uint32_t>(uid.uid)});
-                     }));
+      client->Append(
+          box, flag_list, date, body,
+          Guard([box, fin](const CommandResult& r, const imap::AppendUid& uid) {
+            if (!r.status.ok()) {
+              return fin(Status::Unavailable("APPEND to " + box + " failed", r.text), LocalId());
+            }
+            if (uid.uid == 0 || uid.uid > UINT32_MAX || uid.uidvalidity > UINT32_MAX) {
+              return fin(Status::Unavailable("APPEND to " + box + ": no APPENDUID"), LocalId());
+            }
+            fin(Status::OK(), LocalId{box, static_cast<uint32_t>(uid.uidvalidity),
+                                      static_cast<uint32_t>(uid.uid)});
+          }));
     };
     if (to_trash) return EnsureTrash(go);
     EnsureBoxes(go);
@@ -797,15 +788,14 @@ struct LocalMailbox::Impl {
         }
         if (!in_trash && target == MessageState::kTrash) return Move(id, trash, fin);
         // Read/unread: set \Seen where it is (it travels with a MOVE).
-        client->UidStore(
-            std::to_string(id.uid), StateFlagAction(target), "\\Seen",
-            Guard([this, id, in_trash, fin](const CommandResult& r) {
-              if (!r.status.ok()) {
-                return fin(Status::Unavailable("UID STORE failed", r.text), LocalId());
-              }
-              if (!in_trash) return fin(Status::OK(), id);
-              Move(id, kInbox, fin);  // restore
-            }));
+        client->UidStore(std::to_string(id.uid), StateFlagAction(target), "\\Seen",
+                         Guard([this, id, in_trash, fin](const CommandResult& r) {
+                           if (!r.status.ok()) {
+                             return fin(Status::Unavailable("UID STORE failed", r.text), LocalId());
+                           }
+                           if (!in_trash) return fin(Status::OK(), id);
+                           Move(id, kInbox, fin);  // restore
+                         }));
       };
       if (!in_trash && target == MessageState::kTrash) {
         return EnsureTrash([this, id, after_select, fin](const Status& s3) {
@@ -822,19 +812,18 @@ struct LocalMailbox::Impl {
     SelectFor(id, [this, id, k](const Status& s, bool gone) {
       if (!s.ok() || gone) return k(s);  // a missing box or UIDVALIDITY: done
       std::string uid = std::to_string(id.uid);
-      client->UidStore(uid, "+FLAGS.SILENT", "\\Deleted",
-                       Guard([this, uid, k](const CommandResult& r) {
-                         if (!r.status.ok()) {
-                           return k(Status::Unavailable("UID STORE \\Deleted failed", r.text));
-                         }
-                         client->UidExpunge(uid, Guard([k](const CommandResult& r2) {
-                                              if (!r2.status.ok()) {
-                                                return k(Status::Unavailable(
-                                                    "UID EXPUNGE failed", r2.text));
-                                              }
-                                              k(Status::OK());
-                                            }));
-                       }));
+      client->UidStore(
+          uid, "+FLAGS.SILENT", "\\Deleted", Guard([this, uid, k](const CommandResult& r) {
+            if (!r.status.ok()) {
+              return k(Status::Unavailable("UID STORE \\Deleted failed", r.text));
+            }
+            client->UidExpunge(uid, Guard([k](const CommandResult& r2) {
+                                 if (!r2.status.ok()) {
+                                   return k(Status::Unavailable("UID EXPUNGE failed", r2.text));
+                                 }
+                                 k(Status::OK());
+                               }));
+          }));
     });
   }
 
@@ -844,27 +833,29 @@ struct LocalMailbox::Impl {
     }
     if (op.message.id == engine::kNoRemoteId) return k(Status::InvalidArgument("no remote id"));
     const std::string entry = kSubmittedPrefix + std::to_string(op.message.id);
-    client->GetMetadata(
-        "", {entry}, false, Guard([this, op, body, entry, k](const CommandResult& r, MetadataMap&& md) {
-          if (!r.status.ok()) return k(Status::Unavailable("GETMETADATA failed", r.text));
-          auto it = md.find(entry);
-          if (it != md.end() && it->second) {
-            LogInfo(user, "remote " + std::to_string(op.message.id) +
-                              " was submitted before; filing only");
-            return FileInSent(op, body, k);
-          }
-          std::weak_ptr<bool> w = alive;
-          submitter->Submit(user, body, [this, w, op, body, entry, k](const Status& s) {
-            if (w.expired()) return;
-            if (!s.ok()) return k(s);
-            // The MTA has it: record that before anything else can fail.
-            SetMeta({{entry, "v1 ts=" + std::to_string(time(nullptr))}},
-                    [this, op, body, k](const Status& s2) {
-                      if (!s2.ok()) return k(s2);
-                      FileInSent(op, body, k);
-                    });
-          });
-        }));
+    client->GetMetadata("", {entry}, false,
+                        Guard([this, op, body, entry, k](const CommandResult& r, MetadataMap&& md) {
+                          if (!r.status.ok())
+                            return k(Status::Unavailable("GETMETADATA failed", r.text));
+                          auto it = md.find(entry);
+                          if (it != md.end() && it->second) {
+                            LogInfo(user, "remote " + std::to_string(op.message.id) +
+                                              " was submitted before; filing only");
+                            return FileInSent(op, body, k);
+                          }
+                          std::weak_ptr<bool> w = alive;
+                          submitter->Submit(
+                              user, body, [this, w, op, body, entry, k](const Status& s) {
+                                if (w.expired()) return;
+                                if (!s.ok()) return k(s);
+                                // The MTA has it: record that before anything else can fail.
+                                SetMeta({{entry, "v1 ts=" + std::to_string(time(nullptr))}},
+                                        [this, op, body, k](const Status& s2) {
+                                          if (!s2.ok()) return k(s2);
+                                          FileInSent(op, body, k);
+                                        });
+                              });
+                        }));
   }
 
   void FileInSent(const Op& op, const std::string& body, Next k) {
@@ -889,17 +880,17 @@ struct LocalMailbox::Impl {
         auto found = std::make_shared<bool>(false);
         imap::CommandBuilder b(client->HasCapability("LITERAL+"));
         b.Raw("UID SEARCH HEADER Message-ID ").String(message_id);
-        client->Command(
-            b.Finish(), Guard([found, append, k](const CommandResult& r) {
-              if (!r.status.ok()) return k(Status::Unavailable("UID SEARCH failed", r.text));
-              if (*found) return k(Status::OK());  // filed before
-              append();
-            }),
-            [found](const imap::ImapResponse& r) {
-              if (r.name != "SEARCH") return false;
-              if (!r.args.empty()) *found = true;
-              return true;
-            });
+        client->Command(b.Finish(), Guard([found, append, k](const CommandResult& r) {
+                          if (!r.status.ok())
+                            return k(Status::Unavailable("UID SEARCH failed", r.text));
+                          if (*found) return k(Status::OK());  // filed before
+                          append();
+                        }),
+                        [found](const imap::ImapResponse& r) {
+                          if (r.name != "SEARCH") return false;
+                          if (!r.args.empty()) *found = true;
+                          return true;
+                        });
       });
     });
   }
@@ -907,25 +898,22 @@ struct LocalMailbox::Impl {
   void FetchBody(const LocalId& id, BodyDone done) {
     SelectFor(id, [this, id, done](const Status& s, bool gone) {
       if (!s.ok()) return done(s, "");
-      if (gone) return done(Status::NotFound("fetch body: " + engine::ToString(id) + " is gone"), "");
+      if (gone)
+        return done(Status::NotFound("fetch body: " + engine::ToString(id) + " is gone"), "");
       auto body = std::make_shared<std::optional<std::string>>();
-      client->UidFetch(std::to_string(id.uid), "(UID BODY.PEEK[])",
-                       Guard([body, id](FetchedMessage&& m) {
-                         if (m.uid == id.uid && m.has_body) *body = std::move(m.body);
-                       }),
-                       Guard([body, id, done](const CommandResult& r) {
-                         if (!r.status.ok()) {
-                           return done(Status::Unavailable("fetch body: " + engine::ToString(id),
-                                                           r.text),
-                                       "");
-                         }
-                         if (!*body) {
-                           return done(Status::NotFound("fetch body: " + engine::ToString(id) +
-                                                        " is gone"),
-                                       "");
-                         }
-                         done(Status::OK(), std::move(**body));
-                       }));
+      client->UidFetch(
+          std::to_string(id.uid), "(UID BODY.PEEK[])", Guard([body, id](FetchedMessage&& m) {
+            if (m.uid == id.uid && m.has_body) *body = std::move(m.body);
+          }),
+          Guard([body, id, done](const CommandResult& r) {
+            if (!r.status.ok()) {
+              return done(Status::Unavailable("fetch body: " + engine::ToString(id), r.text), "");
+            }
+            if (!*body) {
+              return done(Status::NotFound("fetch body: " + engine::ToString(id) + " is gone"), "");
+            }
+            done(Status::OK(), std::move(**body));
+          }));
     });
   }
 };
@@ -942,7 +930,9 @@ LocalMailbox::LocalMailbox(imap::ImapClient* client, std::string user, LocalMail
 
 LocalMailbox::~LocalMailbox() = default;
 
-void LocalMailbox::LoadSnapshot(LoadDone done) { impl_->LoadSnapshot(std::move(done)); }
+void LocalMailbox::LoadSnapshot(LoadDone done) {
+  impl_->LoadSnapshot(std::move(done));
+}
 
 void LocalMailbox::FetchBody(const engine::LocalId& id, BodyDone done) {
   impl_->FetchBody(id, std::move(done));

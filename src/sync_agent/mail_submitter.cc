@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "common/smtp_client.h"
 #include "common/event_loop.h"
+#include "common/smtp_client.h"
 
 namespace mobilesync::agent {
 
@@ -47,8 +47,8 @@ std::string Trim(std::string_view s) {
 // brackets; "group: a, b;" contributes its members. Each element yields the
 // text inside <...> when present, else the bare text without comments.
 Status ParseAddressList(std::string_view value, std::vector<std::string>* out) {
-  std::string bare;      // the element's text outside quotes/comments/<>
-  std::string angle;     // the last <...> of the element
+  std::string bare;   // the element's text outside quotes/comments/<>
+  std::string angle;  // the last <...> of the element
   bool has_angle = false;
   bool in_quote = false, in_angle = false;
   int comment = 0;
@@ -95,12 +95,8 @@ Status ParseAddressList(std::string_view value, std::vector<std::string>* out) {
       continue;
     }
     switch (c) {
-      case '"':
-        in_quote = true;
-        break;
-      case '(':
-        comment = 1;
-        break;
+      case '"': in_quote = true; break;
+      case '(': comment = 1; break;
       case '<':
         in_angle = true;
         has_angle = true;
@@ -115,12 +111,12 @@ Status ParseAddressList(std::string_view value, std::vector<std::string>* out) {
         if (!s.ok()) return s;
         break;
       }
-      default:
-        bare.push_back(c);
+      default: bare.push_back(c);
     }
   }
   if (in_quote || in_angle || comment > 0) {
-    return Status::InvalidArgument("unterminated quote, comment or <address> in a recipient header");
+    return Status::InvalidArgument(
+        "unterminated quote, comment or <address> in a recipient header");
   }
   return flush();
 }
@@ -267,7 +263,8 @@ struct SendmailRun {
     } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
       s = self->written == self->input.size()
               ? Status::OK()
-              : Status::IOError("sendmail: " + self->program + " exited before reading the message");
+              : Status::IOError("sendmail: " + self->program +
+                                " exited before reading the message");
     } else {
       std::string line = self->err.substr(0, self->err.find('\n'));
       std::string why = WIFEXITED(st) ? "exited with status " + std::to_string(WEXITSTATUS(st))
@@ -426,7 +423,8 @@ void MailSubmitter::Impl::RunSendmail(const std::string& from, const std::string
   runs.insert(run);
   NonBlocking(run->in_fd);
   NonBlocking(run->err_fd);
-  run->write_ev.reset(event_new(base, run->in_fd, EV_WRITE | EV_PERSIST, &SendmailRun::OnWrite, run));
+  run->write_ev.reset(
+      event_new(base, run->in_fd, EV_WRITE | EV_PERSIST, &SendmailRun::OnWrite, run));
   run->read_ev.reset(event_new(base, run->err_fd, EV_READ | EV_PERSIST, &SendmailRun::OnRead, run));
   run->poll_timer.reset(event_new(base, -1, EV_PERSIST, &SendmailRun::OnPoll, run));
   run->deadline.reset(event_new(base, -1, 0, &SendmailRun::OnDeadline, run));
@@ -448,8 +446,11 @@ MailSubmitter::MailSubmitter(event_base* base, MailSubmitterOptions options)
 MailSubmitter::~MailSubmitter() = default;
 
 void MailSubmitter::Submit(const std::string& from, const std::string& message, Done done) {
-  auto later = [impl = impl_.get()](Done d, Status st) { impl->Later(std::move(d), std::move(st)); };
-  if (!ValidSender(from)) return later(std::move(done), Status::InvalidArgument("submit: bad sender address", from));
+  auto later = [impl = impl_.get()](Done d, Status st) {
+    impl->Later(std::move(d), std::move(st));
+  };
+  if (!ValidSender(from))
+    return later(std::move(done), Status::InvalidArgument("submit: bad sender address", from));
   std::vector<std::string> rcpts;
   std::string data;
   Status s = ExtractRecipients(message, &rcpts, &data);
@@ -464,8 +465,8 @@ void MailSubmitter::Submit(const std::string& from, const std::string& message, 
     std::string host;
     uint16_t port = 25;
     if (!ParseHostPort(o.submission_host, &host, &port)) {
-      return later(std::move(done), Status::InvalidArgument("submit: bad submission_host",
-                                                            o.submission_host));
+      return later(std::move(done),
+                   Status::InvalidArgument("submit: bad submission_host", o.submission_host));
     }
     int secs = static_cast<int>(std::max<uint64_t>(1, o.timeout_ms / 1000));
     impl_->smtp = std::make_unique<SmtpSender>(impl_->base, host, port, secs);

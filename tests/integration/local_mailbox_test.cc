@@ -68,8 +68,8 @@ class LocalMailboxTest : public ::testing::Test {
     sock_dir_ = new TempDir();
     dovecot_ = new DovecotInstance();
     DovecotOptions o;
-    for (const char* u : {"load", "resync", "ops", "entries", "submit", "subfail", "smtp",
-                          "timeout", "restore"}) {
+    for (const char* u :
+         {"load", "resync", "ops", "entries", "submit", "subfail", "smtp", "timeout", "restore"}) {
       o.users.push_back({u, "pw", "userdb_mobilesync_enabled=yes"});
     }
     o.plugin_settings = "mobilesync_agent_socket = " + sock_dir_->path() + "/agent.sock\n";
@@ -101,13 +101,19 @@ class LocalMailboxTest : public ::testing::Test {
     client_ = std::make_unique<imap::ImapClient>(base_.get(), o);
     bool done = false;
     Status st;
-    client_->Connect([&](const Status& s) { st = s; done = true; });
+    client_->Connect([&](const Status& s) {
+      st = s;
+      done = true;
+    });
     ASSERT_TRUE(RunUntil(base_.get(), [&] { return done; }));
     ASSERT_TRUE(st.ok()) << st.ToString();
     done = false;
     imap::CommandResult r;
     client_->LoginAsMaster(user, "mobilesync-agent", "master-secret-pw",
-                           [&](const imap::CommandResult& res) { r = res; done = true; });
+                           [&](const imap::CommandResult& res) {
+                             r = res;
+                             done = true;
+                           });
     ASSERT_TRUE(RunUntil(base_.get(), [&] { return done; }));
     ASSERT_TRUE(r.status.ok()) << r.status.ToString();
     if (with_submitter) submitter_ = std::make_unique<MailSubmitter>(base_.get(), sub);
@@ -264,10 +270,10 @@ TEST_F(LocalMailboxTest, SnapshotFromPluginRecordedActionsMovesTheMapping) {
   EXPECT_EQ(*l.snap.map.FindRemote(in_trash), 77u);
   EXPECT_EQ(l.snap.map.FindRemote(two_inbox), nullptr);
   auto attrs = Attributes();
-  std::string old_key = std::string(kRoot) + "/map/" + std::to_string(two_inbox.uidvalidity) +
-                        "-" + std::to_string(two_inbox.uid);
-  std::string new_key = std::string(kRoot) + "/map/" + std::to_string(in_trash.uidvalidity) +
-                        "-" + std::to_string(in_trash.uid);
+  std::string old_key = std::string(kRoot) + "/map/" + std::to_string(two_inbox.uidvalidity) + "-" +
+                        std::to_string(two_inbox.uid);
+  std::string new_key = std::string(kRoot) + "/map/" + std::to_string(in_trash.uidvalidity) + "-" +
+                        std::to_string(in_trash.uid);
   EXPECT_EQ(attrs.count(old_key), 0u);
   ASSERT_EQ(attrs.count(new_key), 1u);
   EXPECT_EQ(attrs[new_key].rfind("v1 remote=77 box=Trash guid=", 0), 0u) << attrs[new_key];
@@ -345,7 +351,11 @@ TEST_F(LocalMailboxTest, EveryMailboxOpAndItsIdempotency) {
   bool done = false;
   std::string body;
   Status bs;
-  box_->FetchBody(a.id, [&](const Status& s, std::string b) { bs = s; body = b; done = true; });
+  box_->FetchBody(a.id, [&](const Status& s, std::string b) {
+    bs = s;
+    body = b;
+    done = true;
+  });
   ASSERT_TRUE(RunUntil(base_.get(), [&] { return done; }));
   ASSERT_TRUE(bs.ok()) << bs.ToString();
   EXPECT_NE(body.find("hello"), std::string::npos);
@@ -478,7 +488,8 @@ TEST_F(LocalMailboxTest, RestoreEntryMovesMappingBackAndSentEntryCarriesMeta) {
     ImapTestClient imap;
     ASSERT_TRUE(dovecot_->Login("restore", &imap).ok());
     testing::ImapResponse r;
-    ASSERT_TRUE(imap.Append("Sent", "(\\Seen)", MakeTestMessage("s", "s", "y@x", "<s@x>"), &r).ok());
+    ASSERT_TRUE(
+        imap.Append("Sent", "(\\Seen)", MakeTestMessage("s", "s", "y@x", "<s@x>"), &r).ok());
     ASSERT_TRUE(r.ok()) << r.tagged;
   }
   l = Load();
@@ -516,7 +527,9 @@ std::string Composed(const std::string& id) {
          "Cc: team: carol@example.test, <dave@example.test>;\r\n"
          "Bcc: secret@example.test\r\n"
          "Subject: composed\r\n"
-         "Message-ID: " + id + "\r\n"
+         "Message-ID: " +
+         id +
+         "\r\n"
          "\r\n"
          "Body line\r\n"
          ".leading dot\r\n";
@@ -526,9 +539,9 @@ TEST(ExtractRecipients, AddressListsGroupsBccAndBounds) {
   std::vector<std::string> r;
   std::string data;
   ASSERT_TRUE(ExtractRecipients(Composed("<c@x>"), &r, &data).ok());
-  EXPECT_EQ(r, (std::vector<std::string>{"jane@example.test", "bob@example.test",
-                                         "carol@example.test", "dave@example.test",
-                                         "secret@example.test"}));
+  EXPECT_EQ(r,
+            (std::vector<std::string>{"jane@example.test", "bob@example.test", "carol@example.test",
+                                      "dave@example.test", "secret@example.test"}));
   EXPECT_EQ(data.find("Bcc"), std::string::npos);
   EXPECT_EQ(data.find("secret"), std::string::npos);
   EXPECT_NE(data.find("Cc: team:"), std::string::npos);
@@ -579,8 +592,8 @@ class SubmitTest : public LocalMailboxTest {
 
 TEST_F(SubmitTest, SendmailOnceThenFiledInSentOnce) {
   MailSubmitterOptions o;
-  o.sendmail_path = Script("printf '%s\\n' \"$@\" > " + tmp_.Sub("args") + "\ncat > " +
-                           tmp_.Sub("stdin") + "\n");
+  o.sendmail_path =
+      Script("printf '%s\\n' \"$@\" > " + tmp_.Sub("args") + "\ncat > " + tmp_.Sub("stdin") + "\n");
   Open("submit", o, true);
   const std::string msg = Composed("<sub1@x>");
   Applied a = Apply(SubmitOp(1), msg);
@@ -641,8 +654,12 @@ TEST_F(SubmitTest, SendmailThatHangsIsKilledAtTheDeadline) {
   bool done = false;
   Status st;
   auto start = std::chrono::steady_clock::now();
-  sub.Submit("timeout", Composed("<slow@x>"), [&](const Status& s) { st = s; done = true; });
-  ASSERT_TRUE(RunUntil(base_.get(), [&] { return done; }, milliseconds(10000)));
+  sub.Submit("timeout", Composed("<slow@x>"), [&](const Status& s) {
+    st = s;
+    done = true;
+  });
+  ASSERT_TRUE(RunUntil(
+      base_.get(), [&] { return done; }, milliseconds(10000)));
   EXPECT_TRUE(st.IsTimeout()) << st.ToString();
   EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(5000));
 }
