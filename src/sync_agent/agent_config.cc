@@ -53,6 +53,8 @@ Status LoadAgentConfig(const std::string& path, AgentConfig* out) {
   if (s.ok()) s = f.GetUint("imap_max_idle", 0, 10000, &c.imap_max_idle);
   if (s.ok()) s = f.GetString("doveadm_path", &c.doveadm_path);
   if (s.ok()) s = f.GetString("doveadm_config", &c.doveadm_config);
+  if (s.ok()) s = f.GetHostPort("submission_host", &c.submission_host, &c.submission_port);
+  if (s.ok()) s = f.GetString("sendmail_path", &c.sendmail_path);
   if (s.ok()) s = f.GetString("user", &c.run_as_user);
   if (s.ok()) s = f.GetString("control_socket", &c.control_socket);
   if (s.ok()) s = f.GetString("control_group", &c.control_group);
@@ -89,6 +91,10 @@ Status LoadAgentConfig(const std::string& path, AgentConfig* out) {
   }
   if (c.doveadm_path.empty() || c.doveadm_path[0] != '/') {
     return Status::InvalidArgument(o + ": doveadm_path", "must be an absolute path");
+  }
+  // Exec'd without a shell, so it must name the program itself.
+  if (c.sendmail_path.empty() || c.sendmail_path[0] != '/') {
+    return Status::InvalidArgument(o + ": sendmail_path", "must be an absolute path");
   }
   if (!c.run_as_user.empty() && getpwnam(c.run_as_user.c_str()) == nullptr) {
     return Status::InvalidArgument(o + ": user", "no such user '" + c.run_as_user + "'");

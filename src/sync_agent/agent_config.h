@@ -43,6 +43,12 @@ struct AgentConfig {
   std::string submission_host;          // host:port of an SMTP relay
   std::string sendmail_path = "/usr/sbin/sendmail";
 
+  // Submitting mail composed on the device (like Dovecot's settings of the
+  // same names): SMTP to submission_host when set, else sendmail_path.
+  std::string submission_host;  // empty: use sendmail_path
+  uint16_t submission_port = 0;
+  std::string sendmail_path = "/usr/sbin/sendmail";
+
   // Local control.
   std::string control_socket = "/run/mobilesync/agent.sock";
   std::string control_group;  // optional group allowed besides root

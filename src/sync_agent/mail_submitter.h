@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -46,6 +47,15 @@ class MailSubmitter {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The envelope recipients of `message`: the addresses of its To, Cc and Bcc
+// headers (in <...> or bare, groups flattened, duplicates dropped), and the
+// message without its Bcc header (what an SMTP relay gets). More than 100
+// recipients, none, a malformed address or a header section over 256 KB is
+// InvalidArgument. Exposed for tests.
+[[nodiscard]] Status ExtractRecipients(const std::string& message,
+                                       std::vector<std::string>* recipients,
+                                       std::string* without_bcc);
 
 }  // namespace mobilesync::agent
 

@@ -7,6 +7,9 @@ src_sync_agent_libmsagent_la_SOURCES = \
 	src/sync_agent/event_ptrs.h \
 	src/sync_agent/imap/imap_client.cc src/sync_agent/imap/imap_client.h \
 	src/sync_agent/imap/imap_parser.cc src/sync_agent/imap/imap_parser.h \
+	src/sync_agent/local_mailbox.cc src/sync_agent/local_mailbox.h \
+	src/sync_agent/mail_submitter.cc src/sync_agent/mail_submitter.h \
+	src/plugin/action_record.cc src/plugin/action_record.h \
 	src/sync_agent/remote_connection.cc src/sync_agent/remote_connection.h \
 	src/sync_agent/scheduler.cc src/sync_agent/scheduler.h \
 	src/sync_agent/session_codec.cc src/sync_agent/session_codec.h \

@@ -272,7 +272,7 @@ void DeviceApi::DoCompose(Call* call, const DeviceRequest& r) {
     notifier_->NotifyConnectedAgent(du.user, "outbox");
     return Reply(call->req, 202, Json{{"id", id}, {"via", "sync"}, {"queued", true}});
   }
-  SmtpEnvelope env{AddressOf(du), r.to, item.message};
+  SmtpEnvelope env{AddressOf(du), r.to, item.message, {}};
   std::weak_ptr<bool> alive = alive_;
   const std::string user = du.user;
   evhttp_request* req = call->req;
@@ -320,7 +320,7 @@ void DeviceApi::DoSyncNow(Call* call) {
   std::weak_ptr<bool> alive = alive_;
   const std::string user = du.user;
   evhttp_request* req = call->req;
-  smtp_->Send(SmtpEnvelope{options_.trigger_from, du.address, message},
+  smtp_->Send(SmtpEnvelope{options_.trigger_from, du.address, message, {}},
               [alive, user, req](const Status& st) {
                 if (alive.expired() || !*alive.lock()) return;
                 if (!st.ok()) {

@@ -20,7 +20,7 @@
 #include "common/status.h"
 #include "sync_server/device_request.h"
 #include "sync_server/provisioning.h"
-#include "sync_server/smtp_client.h"
+#include "common/smtp_client.h"
 #include "sync_server/store/message_store.h"
 
 namespace mobilesync::server {

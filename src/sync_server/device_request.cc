@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sync_server/smtp_client.h"
+#include "common/smtp_client.h"
 
 namespace mobilesync::server {
 namespace {

@@ -12,7 +12,7 @@
 #include "sync_server/device_api.h"
 #include "sync_server/provisioning.h"
 #include "sync_server/server_config.h"
-#include "sync_server/smtp_client.h"
+#include "common/smtp_client.h"
 #include "sync_server/store/sqlite_store.h"
 
 namespace mobilesync::server {

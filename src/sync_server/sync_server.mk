@@ -12,8 +12,7 @@ src_sync_server_libmsstore_la_LIBADD = src/common/libmscommon.la $(SQLITE3_LIBS)
 # Device API request parsing: no I/O (the fuzz target links only this).
 noinst_LTLIBRARIES += src/sync_server/libmsdevicereq.la
 src_sync_server_libmsdevicereq_la_SOURCES = \
-	src/sync_server/device_request.cc src/sync_server/device_request.h \
-	src/sync_server/smtp_address.cc
+	src/sync_server/device_request.cc src/sync_server/device_request.h
 src_sync_server_libmsdevicereq_la_CXXFLAGS = $(AM_CXXFLAGS) $(NLOHMANN_JSON_CFLAGS)
 
 # Everything else of the server, on libevent + OpenSSL + the wire codec.
@@ -25,7 +24,6 @@ src_sync_server_libmsserver_la_SOURCES = \
 	src/sync_server/provisioning.cc src/sync_server/provisioning.h \
 	src/sync_server/server.cc src/sync_server/server.h \
 	src/sync_server/server_config.cc src/sync_server/server_config.h \
-	src/sync_server/smtp_client.cc src/sync_server/smtp_client.h \
 	src/sync_server/trigger.cc src/sync_server/trigger.h
 src_sync_server_libmsserver_la_CXXFLAGS = $(AM_CXXFLAGS) $(LIBEVENT_CFLAGS) \
 	$(LIBEVENT_OPENSSL_CFLAGS) $(OPENSSL_CFLAGS) $(PROTOBUF_CFLAGS) $(NLOHMANN_JSON_CFLAGS)

@@ -88,3 +88,12 @@ tests_integration_wire_connection_test_CPPFLAGS = $(TEST_CPPFLAGS) $(LIBEVENT_CF
 tests_integration_wire_connection_test_LDADD = src/sync_agent/libmsagent.la tests/harness/libmsharness.la \
 	$(LIBEVENT_OPENSSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(PROTOBUF_LIBS) $(GTEST_LIBS)
 $(tests_integration_wire_connection_test_OBJECTS): $(WIRE_PROTO_GEN)
+
+# LocalMailbox (snapshot, ops) and MailSubmitter against a real Dovecot with
+# the plugin, a sendmail stand-in and an aiosmtpd relay.
+check_PROGRAMS += tests/integration/local_mailbox_test
+tests_integration_local_mailbox_test_SOURCES = tests/integration/local_mailbox_test.cc
+tests_integration_local_mailbox_test_CPPFLAGS = $(TEST_CPPFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS)
+tests_integration_local_mailbox_test_LDADD = src/sync_agent/libmsagent.la tests/harness/libmsharness.la \
+	$(LIBEVENT_LIBS) $(GTEST_LIBS)
+EXTRA_tests_integration_local_mailbox_test_DEPENDENCIES = $(module_LTLIBRARIES)

@@ -605,6 +605,32 @@ void ImapClient::UidMove(const std::string& uid_set, const std::string& mailbox,
   Command(b.Finish(), std::move(done));
 }
 
+namespace {
+bool ParseCopyUid(const std::vector<ImapValue>& code, CopyUid* out) {
+  if (code.size() < 4 || !code[0].is_atom() || Upper(code[0].text) != "COPYUID") return false;
+  if (!code[1].ToNumber(&out->uidvalidity) || !code[2].is_text() || !code[3].is_text())
+    return false;
+  out->source = code[2].text;
+  out->dest = code[3].text;
+  return true;
+}
+}  // namespace
+
+void ImapClient::UidMoveWithUids(const std::string& uid_set, const std::string& mailbox,
+                                 std::function<void(const CommandResult&, const CopyUid&)> done) {
+  CommandBuilder b(HasCapability("LITERAL+"));
+  b.Raw("UID MOVE " + uid_set + " ").String(mailbox);
+  auto copyuid = std::make_shared<CopyUid>();
+  auto handler = [copyuid](const ImapResponse& r) {
+    if (r.name != "OK" || r.CodeName() != "COPYUID") return false;
+    return ParseCopyUid(r.code, copyuid.get());
+  };
+  Command(b.Finish(), [copyuid, done = std::move(done)](const CommandResult& r) {
+    if (r.status.ok() && copyuid->dest.empty()) (void)ParseCopyUid(r.code, copyuid.get());
+    done(r, *copyuid);
+  }, std::move(handler));
+}
+
 void ImapClient::UidExpunge(const std::string& uid_set, Done done) {
   Command("UID EXPUNGE " + uid_set, std::move(done));
 }

@@ -104,6 +104,15 @@ struct AppendUid {
   uint64_t uid = 0;
 };
 
+// The COPYUID response code (RFC 4315) of a COPY or MOVE: the UID sets as
+// the server wrote them, in matching order. Empty when the server sent none
+// (no UIDPLUS, or no message matched the set).
+struct CopyUid {
+  uint64_t uidvalidity = 0;  // of the destination mailbox
+  std::string source;        // e.g. "4:5"
+  std::string dest;          // e.g. "17:18"
+};
+
 // Entry name -> value; std::nullopt for NIL (no such entry).
 using MetadataMap = std::map<std::string, std::optional<std::string>>;
 
@@ -173,6 +182,11 @@ class ImapClient {
   void UidStore(const std::string& uid_set, const std::string& action,
                 const std::string& flags, Done done);
   void UidMove(const std::string& uid_set, const std::string& mailbox, Done done);
+  // The same, reporting the new UIDs: Dovecot sends COPYUID for MOVE in an
+  // untagged OK before the EXPUNGEs (RFC 6851 3.3); other servers may put
+  // it in the tagged OK. Both are looked at.
+  void UidMoveWithUids(const std::string& uid_set, const std::string& mailbox,
+                       std::function<void(const CommandResult&, const CopyUid&)> done);
   void UidExpunge(const std::string& uid_set, Done done);
   // APPEND with flags like "(\\Seen)" (or ""), an INTERNALDATE string (or
   // ""), and the message as a literal. APPENDUID when the server has UIDPLUS.

@@ -5,7 +5,7 @@
 #include "sync_server/crypto_util.h"
 #include "sync_server/device_request.h"
 #include "sync_server/provisioning.h"
-#include "sync_server/smtp_client.h"
+#include "common/smtp_client.h"
 #include "sync_server/trigger.h"
 
 namespace mobilesync::server {

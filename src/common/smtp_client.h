@@ -1,5 +1,6 @@
-// A small asynchronous SMTP client on libevent, for trigger e-mails and
-// mail composed on the device and sent directly.
+// A small asynchronous SMTP client on libevent, for the server's trigger
+// e-mails and mail composed on the device and sent directly, and for the
+// agent's submission of composed mail (MailSubmitter, submission_host).
 //
 // Why asynchronous on the event loop and not a blocking client in a worker
 // thread: the server is single-threaded by design (the store, the sessions
@@ -10,8 +11,8 @@
 //
 // The relay is trusted (the organisation's or the carrier's smarthost on
 // loopback or a private network): plain SMTP, no AUTH, no STARTTLS.
-#ifndef MOBILESYNC_SYNC_SERVER_SMTP_CLIENT_H_
-#define MOBILESYNC_SYNC_SERVER_SMTP_CLIENT_H_
+#ifndef MOBILESYNC_COMMON_SMTP_CLIENT_H_
+#define MOBILESYNC_COMMON_SMTP_CLIENT_H_
 
 #include <event2/event.h>
 
@@ -20,15 +21,18 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
-namespace mobilesync::server {
+namespace mobilesync {
 
 struct SmtpEnvelope {
   std::string from;     // MAIL FROM address (no angle brackets)
   std::string to;       // RCPT TO address
   std::string message;  // RFC 5322 text, LF or CRLF line ends
+  // Further RCPT TO addresses, after `to` (each must be accepted).
+  std::vector<std::string> more_to;
 };
 
 class SmtpSender {
@@ -65,6 +69,6 @@ std::string SmtpDataBlock(const std::string& message);
 // no spaces, angle brackets, quotes, commas or control characters.
 bool IsPlainAddress(const std::string& address);
 
-}  // namespace mobilesync::server
+}  // namespace mobilesync
 
-#endif  // MOBILESYNC_SYNC_SERVER_SMTP_CLIENT_H_
+#endif  // MOBILESYNC_COMMON_SMTP_CLIENT_H_

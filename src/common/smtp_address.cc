@@ -1,8 +1,8 @@
 // IsPlainAddress lives apart from the SMTP client so that the device API's
 // request parser (and its fuzz target) need no libevent.
-#include "sync_server/smtp_client.h"
+#include "common/smtp_client.h"
 
-namespace mobilesync::server {
+namespace mobilesync {
 
 bool IsPlainAddress(const std::string& a) {
   size_t at = a.find('@');
@@ -17,4 +17,4 @@ bool IsPlainAddress(const std::string& a) {
   return true;
 }
 
-}  // namespace mobilesync::server
+}  // namespace mobilesync

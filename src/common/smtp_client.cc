@@ -1,4 +1,4 @@
-#include "sync_server/smtp_client.h"
+#include "common/smtp_client.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -6,10 +6,11 @@
 #include <cstdlib>
 #include <utility>
 
-namespace mobilesync::server {
+namespace mobilesync {
 
 // One SMTP transaction: connect, then one command per expected reply:
 //   220 greeting -> EHLO -> 250 -> MAIL FROM -> 250 -> RCPT TO -> 250
+//   (-> RCPT TO -> 250 for each of more_to)
 //   -> DATA -> 354 -> message + "." -> 250 -> QUIT (not waited for).
 class SmtpSender::Transaction {
  public:
@@ -97,6 +98,10 @@ class SmtpSender::Transaction {
         return true;
       case Step::kRcptTo:
         if (code != 250 && code != 251) return expect(250);
+        if (next_rcpt_ < env_.more_to.size()) {
+          SendLine("RCPT TO:<" + env_.more_to[next_rcpt_++] + ">");
+          return true;
+        }
         SendLine("DATA");
         step_ = Step::kData;
         return true;
@@ -135,6 +140,7 @@ class SmtpSender::Transaction {
   Callback done_;
   bufferevent* bev_ = nullptr;
   Step step_ = Step::kGreeting;
+  size_t next_rcpt_ = 0;  // index into env_.more_to
 };
 
 SmtpSender::SmtpSender(event_base* base, std::string host, uint16_t port, int timeout_seconds)
@@ -183,4 +189,4 @@ std::string SmtpDataBlock(const std::string& message) {
   return out;
 }
 
-}  // namespace mobilesync::server
+}  // namespace mobilesync

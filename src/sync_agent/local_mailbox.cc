@@ -1,0 +1,945 @@
+#include "sync_agent/local_mailbox.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "common/log.h"
+#include "plugin/action_record.h"
+
+namespace mobilesync::agent {
+
+namespace {
+
+using engine::Action;
+using engine::ActionKind;
+using engine::LocalId;
+using engine::LocalMessage;
+using engine::MessageMeta;
+using engine::MessageState;
+using engine::Op;
+using engine::OpKind;
+using imap::CommandResult;
+using imap::FetchedMessage;
+using imap::MailboxInfo;
+using imap::MetadataMap;
+
+const std::string kRoot = "/private/vendor/vendor.mobilesync";
+const std::string kActionPrefix = kRoot + "/action/";
+const std::string kMapPrefix = kRoot + "/map/";
+const std::string kSubmittedPrefix = kRoot + "/submitted/";
+const std::string kGenerationEntry = kRoot + "/generation";
+const char kInbox[] = "INBOX";
+const char kFetchItems[] =
+    "(UID FLAGS INTERNALDATE RFC822.SIZE X-GUID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])";
+
+bool IEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (tolower(static_cast<unsigned char>(a[i])) != tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  }
+  return true;
+}
+
+bool HasFlag(const std::vector<std::string>& flags, std::string_view flag) {
+  for (const std::string& f : flags) {
+    if (IEquals(f, flag)) return true;
+  }
+  return false;
+}
+
+std::string Trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n'))
+    --e;
+  return std::string(s.substr(b, e - b));
+}
+
+// The unfolded, trimmed value of the first `name` header field of a message
+// (or of a BODY[HEADER.FIELDS] block); "" when absent. Stops at the end of
+// the header section.
+std::string HeaderValue(std::string_view msg, std::string_view name) {
+  size_t pos = 0;
+  while (pos < msg.size()) {
+    size_t eol = msg.find('\n', pos);
+    size_t next = eol == std::string_view::npos ? msg.size() : eol + 1;
+    std::string_view line = msg.substr(pos, next - pos);
+    if (line == "\n" || line == "\r\n") break;
+    size_t colon = line.find(':');
+    if (colon != std::string_view::npos && IEquals(Trim(line.substr(0, colon)), name)) {
+      std::string value(line.substr(colon + 1));
+      // Folded continuation lines start with a space or a tab.
+      while (next < msg.size() && (msg[next] == ' ' || msg[next] == '\t')) {
+        size_t e2 = msg.find('\n', next);
+        size_t n2 = e2 == std::string_view::npos ? msg.size() : e2 + 1;
+        value += " ";
+        value += msg.substr(next, n2 - next);
+        next = n2;
+      }
+      std::string out;
+      for (char c : value) {
+        if (c != '\r' && c != '\n') out.push_back(c);
+      }
+      return Trim(out);
+    }
+    pos = next;
+  }
+  return "";
+}
+
+// IMAP INTERNALDATE "22-Nov-2026 03:21:08 +0000" <-> Unix seconds.
+const char* const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                               "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+bool ParseInternalDate(const std::string& s, int64_t* out) {
+  int day = 0, year = 0, h = 0, m = 0, sec = 0;
+  char mon[4] = {0};
+  char sign = '+';
+  int zone = 0;
+  if (sscanf(s.c_str(), " %d-%3s-%d %d:%d:%d %c%4d", &day, mon, &year, &h, &m, &sec, &sign,
+             &zone) != 8) {
+    return false;
+  }
+  int month = -1;
+  for (int i = 0; i < 12; ++i) {
+    if (IEquals(mon, kMonths[i])) month = i;
+  }
+  if (month < 0) return false;
+  struct tm t = {};
+  t.tm_year = year - 1900;
+  t.tm_mon = month;
+  t.tm_mday = day;
+  t.tm_hour = h;
+  t.tm_min = m;
+  t.tm_sec = sec;
+  int64_t v = timegm(&t);
+  int64_t offset = (zone / 100) * 3600 + (zone % 100) * 60;
+  *out = sign == '-' ? v + offset : v - offset;
+  return true;
+}
+
+std::string FormatInternalDate(int64_t unix_seconds) {
+  time_t t = static_cast<time_t>(unix_seconds);
+  struct tm tm = {};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  snprintf(buf, sizeof buf, "%02d-%s-%04d %02d:%02d:%02d +0000", tm.tm_mday, kMonths[tm.tm_mon],
+           tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+bool ParseU64(std::string_view s, uint64_t* out) {
+  if (s.empty() || s.size() > 20 || (s.size() > 1 && s[0] == '0')) return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    uint64_t d = static_cast<uint64_t>(c - '0');
+    if (v > (UINT64_MAX - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return true;
+}
+
+// "v1 a=b c=d" -> fields; false without the v1 magic or on a duplicate.
+bool ParseFields(std::string_view v, std::map<std::string, std::string>* out) {
+  if (v.substr(0, 3) != "v1 " && v != "v1") return false;
+  size_t pos = 2;
+  while (pos < v.size()) {
+    if (v[pos] == ' ') {
+      ++pos;
+      continue;
+    }
+    size_t end = v.find(' ', pos);
+    if (end == std::string_view::npos) end = v.size();
+    std::string_view f = v.substr(pos, end - pos);
+    size_t eq = f.find('=');
+    if (eq == std::string_view::npos) return false;
+    if (!out->emplace(std::string(f.substr(0, eq)), std::string(f.substr(eq + 1))).second)
+      return false;
+    pos = end;
+  }
+  return true;
+}
+
+std::string MapEntry(const LocalId& id) {
+  return kMapPrefix + std::to_string(id.uidvalidity) + "-" + std::to_string(id.uid);
+}
+
+std::string MapValue(engine::RemoteId remote, const std::string& box, const std::string& guid) {
+  return "v1 remote=" + std::to_string(remote) + " box=" + plugin::PercentEncode(box) +
+         " guid=" + plugin::PercentEncode(guid);
+}
+
+const char* StateFlagAction(MessageState s) {
+  return s == MessageState::kRead ? "+FLAGS.SILENT" : "-FLAGS.SILENT";
+}
+
+// The single UID of a COPYUID destination set ("17"); 0 when it is not one.
+uint32_t SingleUid(const std::string& set) {
+  uint64_t v = 0;
+  if (!ParseU64(set, &v) || v == 0 || v > UINT32_MAX) return 0;
+  return static_cast<uint32_t>(v);
+}
+
+bool IsNonexistent(const CommandResult& r) {
+  return !r.code.empty() && r.code[0].IsAtom("NONEXISTENT");
+}
+
+}  // namespace
+
+struct LocalMailbox::Impl {
+  LocalMailbox* owner;
+  imap::ImapClient* client;
+  std::string user;
+  LocalMailboxOptions options;
+  MailSubmitter* submitter;
+  // Expires with this object: callbacks of commands still in flight then
+  // do nothing (the client may outlive us).
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+
+  // From LIST (refreshed by every LoadSnapshot).
+  bool boxes_known = false;
+  std::string trash, sent;
+  bool trash_exists = false, sent_exists = false;
+  // The mailbox selected now ("" when unknown) and its UIDVALIDITY.
+  std::string selected;
+  uint32_t selected_uv = 0;
+  // seq -> full entry name, from the last LoadSnapshot.
+  std::map<uint64_t, std::string> action_keys;
+  // Message GUIDs seen by the last LoadSnapshot (for map values).
+  std::map<LocalId, std::string> guids;
+
+  template <typename F>
+  auto Guard(F f) {
+    std::weak_ptr<bool> w = alive;
+    return [w, f = std::move(f)](auto&&... args) mutable {
+      if (w.expired()) return;
+      f(std::forward<decltype(args)>(args)...);
+    };
+  }
+
+  using Next = std::function<void(const Status&)>;
+
+  // --- Building blocks ------------------------------------------------------
+  void EnsureBoxes(Next k) {
+    if (boxes_known) return k(Status::OK());
+    client->List(Guard([this, k](const CommandResult& r, std::vector<imap::ListEntry>&& list) {
+      if (!r.status.ok()) return k(Status::Unavailable("LIST failed", r.text));
+      std::string trash_flag, sent_flag;
+      for (const auto& e : list) {
+        if (trash_flag.empty() && e.HasFlag("\\Trash")) trash_flag = e.name;
+        if (sent_flag.empty() && e.HasFlag("\\Sent")) sent_flag = e.name;
+      }
+      trash = trash_flag.empty() ? options.trash_mailbox : trash_flag;
+      sent = sent_flag.empty() ? options.sent_mailbox : sent_flag;
+      trash_exists = sent_exists = false;
+      for (const auto& e : list) {
+        if (e.HasFlag("\\NonExistent") || e.HasFlag("\\Noselect")) continue;
+        if (e.name == trash) trash_exists = true;
+        if (e.name == sent) sent_exists = true;
+      }
+      boxes_known = true;
+      k(Status::OK());
+    }));
+  }
+
+  void CreateBox(const std::string& box, const char* use, std::function<void(const Status&)> k) {
+    std::string cmd_use =
+        client->HasCapability("CREATE-SPECIAL-USE") ? std::string(" (USE (") + use + "))" : "";
+    imap::CommandBuilder b(client->HasCapability("LITERAL+"));
+    b.Raw("CREATE ").String(box).Raw(cmd_use);
+    client->Command(b.Finish(), Guard([this, box, k](const CommandResult& r) {
+                      bool exists = !r.code.empty() && r.code[0].IsAtom("ALREADYEXISTS");
+                      if (!r.status.ok() && !exists) {
+                        return k(Status::Unavailable("CREATE " + box + " failed", r.text));
+                      }
+                      if (box == trash) trash_exists = true;
+                      if (box == sent) sent_exists = true;
+                      k(Status::OK());
+                    }));
+  }
+
+  void EnsureTrash(Next k) {
+    EnsureBoxes([this, k](const Status& s) {
+      if (!s.ok() || trash_exists) return k(s);
+      CreateBox(trash, "\\Trash", k);
+    });
+  }
+
+  void EnsureSent(Next k) {
+    EnsureBoxes([this, k](const Status& s) {
+      if (!s.ok() || sent_exists) return k(s);
+      CreateBox(sent, "\\Sent", k);
+    });
+  }
+
+  // SELECT `box` (skipped when it is selected already). `missing`: the
+  // mailbox does not exist (not an error for the caller to decide).
+  void Select(const std::string& box,
+              std::function<void(const Status&, uint32_t uv, uint64_t exists, bool missing)> k) {
+    if (selected == box && !box.empty()) {
+      return k(Status::OK(), selected_uv, client->mailbox().exists, false);
+    }
+    selected.clear();
+    client->Select(box, false, false,
+                   Guard([this, box, k](const CommandResult& r, const MailboxInfo& info) {
+                     if (!r.status.ok()) {
+                       if (IsNonexistent(r)) return k(Status::OK(), 0, 0, true);
+                       return CheckMissing(box, r, k);
+                     }
+                     selected = box;
+                     selected_uv = static_cast<uint32_t>(info.uidvalidity);
+                     k(Status::OK(), selected_uv, info.exists, false);
+                   }));
+  }
+
+  // A SELECT was refused without [NONEXISTENT] (Dovecot 2.3 answers
+  // "NO Mailbox doesn't exist" with no code): LIST tells whether it is there.
+  void CheckMissing(const std::string& box, const CommandResult& select_result,
+                    std::function<void(const Status&, uint32_t, uint64_t, bool)> k) {
+    auto listed = std::make_shared<bool>(false);
+    imap::CommandBuilder b(client->HasCapability("LITERAL+"));
+    b.Raw("LIST \"\" ").String(box);
+    std::string why = select_result.text;
+    client->Command(b.Finish(), Guard([box, listed, why, k](const CommandResult& r) {
+                      if (r.status.ok() && !*listed) return k(Status::OK(), 0, 0, true);
+                      k(Status::Unavailable("SELECT " + box + " failed", why), 0, 0, false);
+                    }),
+                    [listed](const imap::ImapResponse& r) {
+                      if (r.name != "LIST") return false;
+                      *listed = true;
+                      return true;
+                    });
+  }
+
+  // Every message of `box` (selected, with `exists` messages) as engine
+  // messages; `sent_uids` non-empty: only those.
+  void FetchMessages(const std::string& box, uint32_t uv, const std::string& uid_set,
+                     std::function<void(const Status&, std::vector<LocalMessage>)> k) {
+    auto out = std::make_shared<std::vector<LocalMessage>>();
+    bool is_trash = box == trash && box != kInbox;
+    client->UidFetch(
+        uid_set, kFetchItems, Guard([this, out, box, uv, is_trash](FetchedMessage&& m) {
+          if (m.uid == 0 || m.uid > UINT32_MAX) return;
+          if (m.size > options.max_message_bytes) return;  // never synced
+          LocalMessage lm;
+          lm.id = LocalId{box, uv, static_cast<uint32_t>(m.uid)};
+          lm.meta.state = is_trash                     ? MessageState::kTrash
+                          : HasFlag(m.flags, "\\Seen") ? MessageState::kRead
+                                                       : MessageState::kUnread;
+          lm.meta.flagged = HasFlag(m.flags, "\\Flagged");
+          int64_t date = 0;
+          if (ParseInternalDate(m.internaldate, &date)) lm.meta.date = date;
+          lm.meta.match_key = HeaderValue(m.body, "message-id");
+          if (lm.meta.match_key.empty()) lm.meta.match_key = m.guid;
+          guids[lm.id] = m.guid;
+          out->push_back(std::move(lm));
+        }),
+        Guard([out, box, k](const CommandResult& r) {
+          if (!r.status.ok()) {
+            return k(Status::Unavailable("UID FETCH in " + box + " failed", r.text), {});
+          }
+          k(Status::OK(), std::move(*out));
+        }));
+  }
+
+  // SELECT box and list all its messages; a missing box has none.
+  void ListBox(const std::string& box,
+               std::function<void(const Status&, uint32_t uv, std::vector<LocalMessage>)> k) {
+    Select(box, [this, box, k](const Status& s, uint32_t uv, uint64_t exists, bool missing) {
+      if (!s.ok() || missing || exists == 0) return k(s, uv, {});
+      FetchMessages(box, uv, "1:*", [uv, k](const Status& s2, std::vector<LocalMessage> msgs) {
+        k(s2, uv, std::move(msgs));
+      });
+    });
+  }
+
+  void SetMeta(MetadataMap values, Next k) {
+    client->SetMetadata("", values, Guard([k](const CommandResult& r) {
+                          if (!r.status.ok())
+                            return k(Status::Unavailable("SETMETADATA failed", r.text));
+                          k(Status::OK());
+                        }));
+  }
+
+  void SetMetaSequence(std::shared_ptr<std::vector<MetadataMap>> list, size_t i, Next k) {
+    if (i >= list->size()) return k(Status::OK());
+    SetMeta((*list)[i], [this, list, i, k](const Status& s) {
+      if (!s.ok()) return k(s);
+      SetMetaSequence(list, i + 1, k);
+    });
+  }
+
+  // --- LoadSnapshot -----------------------------------------------------------
+  struct Load {
+    LoadDone done;
+    MetadataMap md;
+    uint32_t inbox_uv = 0, trash_uv = 0, sent_uv = 0;
+    std::vector<LocalMessage> inbox, trash, sent;
+  };
+
+  void LoadSnapshot(LoadDone done) {
+    auto st = std::make_shared<Load>();
+    st->done = std::move(done);
+    boxes_known = false;
+    selected.clear();
+    guids.clear();
+    auto fail = [st](const Status& s) {
+      st->done(Status(s), engine::AgentSnapshot(), SnapshotInfo());
+    };
+    EnsureBoxes([this, st, fail](const Status& s) {
+      if (!s.ok()) return fail(s);
+      client->GetMetadata("", {kRoot}, true,
+                          Guard([this, st, fail](const CommandResult& r, MetadataMap&& md) {
+                            if (!r.status.ok())
+                              return fail(Status::Unavailable("GETMETADATA failed", r.text));
+                            st->md = std::move(md);
+                            ListBox(kInbox, [this, st, fail](const Status& s2, uint32_t uv,
+                                                             std::vector<LocalMessage> msgs) {
+                              if (!s2.ok()) return fail(s2);
+                              st->inbox_uv = uv;
+                              st->inbox = std::move(msgs);
+                              auto after_trash = [this, st, fail](const Status& s3, uint32_t tuv,
+                                                                  std::vector<LocalMessage> tmsgs) {
+                                if (!s3.ok()) return fail(s3);
+                                st->trash_uv = tuv;
+                                st->trash = std::move(tmsgs);
+                                LoadSent(st, fail);
+                              };
+                              if (!trash_exists || trash == kInbox)
+                                return after_trash(Status::OK(), 0, {});
+                              ListBox(trash, after_trash);
+                            });
+                          }));
+    });
+  }
+
+  // The Sent messages that `sent` entries name (for their meta).
+  void LoadSent(std::shared_ptr<Load> st, std::function<void(const Status&)> fail) {
+    std::vector<uint64_t> uids;
+    for (const auto& [key, value] : st->md) {
+      if (key.rfind(kActionPrefix, 0) != 0 || !value) continue;
+      plugin::ActionRecord rec;
+      if (plugin::ParseActionValue(*value, &rec).ok() && rec.kind == plugin::ActionKind::kSent &&
+          rec.box == sent) {
+        uids.push_back(rec.uid);
+      }
+    }
+    if (uids.empty() || !sent_exists) return Finish(st);
+    Select(sent,
+           [this, st, fail, uids](const Status& s, uint32_t uv, uint64_t exists, bool missing) {
+             if (!s.ok()) return fail(s);
+             st->sent_uv = uv;
+             if (missing || exists == 0) return Finish(st);
+             FetchMessages(sent, uv, imap::UidSet(uids),
+                           [this, st, fail](const Status& s2, std::vector<LocalMessage> msgs) {
+                             if (!s2.ok()) return fail(s2);
+                             st->sent = std::move(msgs);
+                             Finish(st);
+                           });
+           });
+  }
+
+  void Finish(std::shared_ptr<Load> st) {
+    SnapshotInfo info;
+    info.trash_box = trash;
+    info.sent_box = sent;
+    engine::AgentSnapshot snap;
+    snap.uidvalidity = st->inbox_uv;
+    std::map<LocalId, const LocalMessage*> by_id;
+    for (auto* list : {&st->inbox, &st->trash, &st->sent}) {
+      for (const LocalMessage& m : *list) by_id[m.id] = &m;
+    }
+    // Deletes (NIL) of entries that must go before the session starts, and
+    // the mapping moves; run in order.
+    auto persist = std::make_shared<std::vector<MetadataMap>>();
+    std::vector<MetadataMap> late;  // after the generation delete
+    engine::SyncGeneration generation = 0;
+    bool resync = false;
+
+    // Generation.
+    auto git = st->md.find(kGenerationEntry);
+    if (git != st->md.end() && git->second) {
+      std::map<std::string, std::string> f;
+      uint64_t g = 0;
+      std::string server;
+      if (ParseFields(*git->second, &f) && f.count("gen") && ParseU64(f["gen"], &g) &&
+          plugin::PercentDecode(f["server"], &server)) {
+        if (owner->server_name_.empty() || server == owner->server_name_) {
+          generation = g;
+        } else {
+          LogInfo(user, "generation is for server '" + EscapeForLog(server, 100) +
+                            "', not ours: initial sync");
+        }
+      } else {
+        LogWarning(user, "unparseable generation attribute: initial sync");
+      }
+    }
+
+    // The id map.
+    for (const auto& [key, value] : st->md) {
+      if (key.rfind(kMapPrefix, 0) != 0 || !value) continue;
+      std::string rest = key.substr(kMapPrefix.size());
+      size_t dash = rest.find('-');
+      uint64_t uv = 0, uid = 0, remote = 0;
+      std::map<std::string, std::string> f;
+      std::string box;
+      if (dash == std::string::npos || !ParseU64(rest.substr(0, dash), &uv) ||
+          !ParseU64(rest.substr(dash + 1), &uid) || uv == 0 || uid == 0 || uv > UINT32_MAX ||
+          uid > UINT32_MAX || !ParseFields(*value, &f) || !ParseU64(f["remote"], &remote) ||
+          remote == 0 || !plugin::PercentDecode(f["box"], &box) || box.empty()) {
+        LogWarning(user, "ignoring unparseable id map entry " + EscapeForLog(key, 200));
+        continue;
+      }
+      LocalId id{box, static_cast<uint32_t>(uv), static_cast<uint32_t>(uid)};
+      Status s = snap.map.Put(id, remote);
+      if (!s.ok()) {
+        LogWarning(user, "ignoring id map entry " + EscapeForLog(key, 200) + ": " + s.ToString());
+      }
+    }
+
+    // The action list, in key order (std::map is sorted).
+    action_keys.clear();
+    uint64_t seq = 0;
+    for (const auto& [key, value] : st->md) {
+      if (key.rfind(kActionPrefix, 0) != 0 || !value) continue;
+      ++info.action_entries;
+      plugin::ActionRecord rec;
+      Status s = plugin::ParseActionValue(*value, &rec);
+      if (s.ok()) s = plugin::ValidateActionRecord(rec);
+      if (!s.ok()) {
+        // Kept (docs/attributes.md): a full resync replaces its replay.
+        ++info.corrupt_entries;
+        resync = true;
+        LogWarning(user, "corrupt action entry " + EscapeForLog(key, 200) + ": " + s.ToString() +
+                             "; full resync");
+        continue;
+      }
+      if (rec.kind == plugin::ActionKind::kResync) {
+        resync = true;
+        LogInfo(user, "resync requested (" + EscapeForLog(rec.box, 100) + ": " +
+                          EscapeForLog(rec.reason, 100) + ")");
+        // Deleted once the generation is gone: that is its durable effect.
+        late.push_back(MetadataMap{{key, std::nullopt}});
+        continue;
+      }
+      Action a;
+      a.local = LocalId{rec.box, rec.uidvalidity, rec.uid};
+      auto found = by_id.find(a.local);
+      if (found != by_id.end()) a.meta = found->second->meta;
+      switch (rec.kind) {
+        case plugin::ActionKind::kInsert: a.kind = ActionKind::kInsert; break;
+        case plugin::ActionKind::kRead:
+          a.kind = ActionKind::kMarkRead;
+          a.meta.state = MessageState::kRead;
+          break;
+        case plugin::ActionKind::kUnread:
+          a.kind = ActionKind::kMarkUnread;
+          a.meta.state = MessageState::kUnread;
+          break;
+        case plugin::ActionKind::kTrash:
+          a.kind = ActionKind::kMoveToTrash;
+          a.meta.state = MessageState::kTrash;
+          break;
+        case plugin::ActionKind::kRestore:
+          a.kind = ActionKind::kRestoreFromTrash;
+          // The INBOX copy's \Seen; gone since: unread (a later entry or
+          // the message list tells the rest).
+          a.meta.state = found != by_id.end() ? found->second->meta.state : MessageState::kUnread;
+          if (a.meta.state == MessageState::kTrash) a.meta.state = MessageState::kUnread;
+          break;
+        case plugin::ActionKind::kDestroy:
+          a.kind = ActionKind::kDestroy;
+          a.meta.state = MessageState::kDestroyed;
+          break;
+        case plugin::ActionKind::kSent:
+          a.kind = ActionKind::kFiledAsSent;
+          if (found == by_id.end()) {
+            // Nothing left to file: the entry has no use any more.
+            LogInfo(user, "sent entry " + EscapeForLog(key, 200) +
+                              ": message no longer in Sent; dropped");
+            late.push_back(MetadataMap{{key, std::nullopt}});
+            continue;
+          }
+          break;
+        case plugin::ActionKind::kResync: break;
+      }
+      if (rec.kind == plugin::ActionKind::kTrash || rec.kind == plugin::ActionKind::kRestore) {
+        LocalId src{rec.src_box, rec.src_uidvalidity, rec.src_uid};
+        const engine::RemoteId* r = snap.map.FindRemote(src);
+        if (r != nullptr && !snap.map.HasLocal(a.local)) {
+          engine::RemoteId remote = *r;
+          snap.map.RemoveByLocal(src);
+          Status ps = snap.map.Put(a.local, remote);
+          if (ps.ok()) {
+            MetadataMap move;
+            move[MapEntry(src)] = std::nullopt;
+            move[MapEntry(a.local)] = MapValue(remote, a.local.mailbox, rec.guid);
+            persist->push_back(std::move(move));
+          } else {
+            (void)snap.map.Put(src, remote);  // keep the pairing as it was
+            LogWarning(user,
+                       "cannot move mapping of " + engine::ToString(src) + ": " + ps.ToString());
+          }
+        }
+      }
+      a.seq = ++seq;
+      action_keys[a.seq] = key;
+      snap.actions.push_back(std::move(a));
+    }
+
+    if (resync) {
+      generation = 0;
+      // First: from here on, a crash still leads to an initial sync.
+      persist->insert(persist->begin(), MetadataMap{{kGenerationEntry, std::nullopt}});
+    }
+    for (auto& m : late) persist->push_back(std::move(m));
+    snap.generation = generation;
+    info.resync_requested = resync;
+    for (auto* list : {&st->inbox, &st->trash}) {
+      for (LocalMessage& m : *list) snap.messages.push_back(std::move(m));
+    }
+    auto snap_ptr = std::make_shared<engine::AgentSnapshot>(std::move(snap));
+    SetMetaSequence(persist, 0, [this, st, snap_ptr, info](const Status& s) {
+      if (!s.ok()) {
+        return st->done(Status::Unavailable("load snapshot: persisting failed", s.message()),
+                        engine::AgentSnapshot(), SnapshotInfo());
+      }
+      owner->info_ = info;
+      st->done(Status::OK(), std::move(*snap_ptr), info);
+    });
+  }
+
+  // --- Ops ---------------------------------------------------------------------
+  void Apply(const Op& op, const std::string& body, ApplyDone done) {
+    auto fin = [op, done](const Status& s, const LocalId& id) {
+      if (s.ok()) return done(s, id);
+      std::string subject = op.local.valid() ? " " + engine::ToString(op.local) : "";
+      if (op.kind == OpKind::kSubmitMessage || op.kind == OpKind::kFileInSent) {
+        subject = " remote " + std::to_string(op.message.id);
+      }
+      // Keep the cause's kind, name the op and its subject.
+      const std::string what = std::string(engine::OpKindName(op.kind)) + subject;
+      switch (s.code()) {
+        case Status::Code::kNotFound: return done(Status::NotFound(what, s.message()), LocalId());
+        case Status::Code::kInvalidArgument:
+          return done(Status::InvalidArgument(what, s.message()), LocalId());
+        case Status::Code::kTimeout: return done(Status::Timeout(what, s.message()), LocalId());
+        default: return done(Status::Unavailable(what, s.message()), LocalId());
+      }
+    };
+    switch (op.kind) {
+      case OpKind::kAppendLocal: return AppendLocal(op, body, fin);
+      case OpKind::kSetLocalState: return SetLocalState(op, fin);
+      case OpKind::kDestroyLocal:
+        return DestroyLocal(op, [fin](const Status& s) { fin(s, LocalId()); });
+      case OpKind::kSubmitMessage:
+        return SubmitMessage(op, body, [fin](const Status& s) { fin(s, LocalId()); });
+      case OpKind::kFileInSent:
+        return FileInSent(op, body, [fin](const Status& s) { fin(s, LocalId()); });
+      case OpKind::kPutMapping: {
+        if (!op.local.valid() || op.remote == engine::kNoRemoteId) {
+          return fin(Status::InvalidArgument("invalid local or remote id"), LocalId());
+        }
+        auto g = guids.find(op.local);
+        std::string guid = g == guids.end() ? "" : g->second;
+        return SetMeta({{MapEntry(op.local), MapValue(op.remote, op.local.mailbox, guid)}},
+                       [fin](const Status& s) { fin(s, LocalId()); });
+      }
+      case OpKind::kRemoveMapping:
+        return SetMeta({{MapEntry(op.local), std::nullopt}},
+                       [fin](const Status& s) { fin(s, LocalId()); });
+      case OpKind::kDeleteActionEntry: {
+        auto it = action_keys.find(op.seq);
+        if (it == action_keys.end()) {
+          return fin(Status::InvalidArgument("unknown action entry seq " + std::to_string(op.seq) +
+                                             " (not from the last snapshot)"),
+                     LocalId());
+        }
+        return SetMeta({{it->second, std::nullopt}}, [fin](const Status& s) { fin(s, LocalId()); });
+      }
+      case OpKind::kSetGeneration: {
+        std::optional<std::string> v;
+        if (op.generation != 0) {
+          v = "v1 gen=" + std::to_string(op.generation) +
+              " server=" + plugin::PercentEncode(owner->server_name_);
+        }
+        return SetMeta({{kGenerationEntry, v}}, [fin](const Status& s) { fin(s, LocalId()); });
+      }
+      case OpKind::kSend:
+      case OpKind::kReport:
+      case OpKind::kDone: break;
+    }
+    fin(Status::InvalidArgument("not a mailbox op"), LocalId());
+  }
+
+  void AppendLocal(const Op& op, const std::string& body, ApplyDone fin) {
+    const MessageMeta& meta = op.message.meta;
+    bool to_trash = meta.state == MessageState::kTrash;
+    auto go = [this, meta, body, to_trash, fin](const Status& s) {
+      if (!s.ok()) return fin(s, LocalId());
+      std::string box = to_trash ? trash : kInbox;
+      std::vector<std::string> flags;
+      if (meta.state == MessageState::kRead) flags.push_back("\\Seen");
+      if (meta.flagged) flags.push_back("\\Flagged");
+      std::string flag_list;
+      if (!flags.empty()) {
+        flag_list = "(";
+        for (size_t i = 0; i < flags.size(); ++i) flag_list += (i ? " " : "") + flags[i];
+        flag_list += ")";
+      }
+      std::string date = meta.date > 0 ? FormatInternalDate(meta.date) : "";
+      client->Append(
+          box, flag_list, date, body,
+          Guard([box, fin](const CommandResult& r, const imap::AppendUid& uid) {
+            if (!r.status.ok()) {
+              return fin(Status::Unavailable("APPEND to " + box + " failed", r.text), LocalId());
+            }
+            if (uid.uid == 0 || uid.uid > UINT32_MAX || uid.uidvalidity > UINT32_MAX) {
+              return fin(Status::Unavailable("APPEND to " + box + ": no APPENDUID"), LocalId());
+            }
+            fin(Status::OK(), LocalId{box, static_cast<uint32_t>(uid.uidvalidity),
+                                      static_cast<uint32_t>(uid.uid)});
+          }));
+    };
+    if (to_trash) return EnsureTrash(go);
+    EnsureBoxes(go);
+  }
+
+  // SELECT op.local's box and check its UIDVALIDITY; `k(status, gone)`:
+  // gone when the box or that UIDVALIDITY no longer exists.
+  void SelectFor(const LocalId& id, std::function<void(const Status&, bool gone)> k) {
+    Select(id.mailbox, [id, k](const Status& s, uint32_t uv, uint64_t, bool missing) {
+      if (!s.ok()) return k(s, false);
+      k(Status::OK(), missing || uv != id.uidvalidity);
+    });
+  }
+
+  // Moves `id` to `dest`; the new id from COPYUID. Also moves its id map
+  // entry, if it has one (the plugin does not record our own moves).
+  void Move(const LocalId& id, const std::string& dest, ApplyDone k) {
+    client->UidMoveWithUids(
+        std::to_string(id.uid), dest,
+        Guard([this, id, dest, k](const CommandResult& r, const imap::CopyUid& cu) {
+          if (!r.status.ok()) {
+            return k(Status::Unavailable("UID MOVE to " + dest + " failed", r.text), LocalId());
+          }
+          uint32_t uid = SingleUid(cu.dest);
+          if (uid == 0 || cu.uidvalidity == 0 || cu.uidvalidity > UINT32_MAX) {
+            return k(Status::NotFound("uid " + std::to_string(id.uid) + " not in " + id.mailbox +
+                                      " (no COPYUID)"),
+                     LocalId());
+          }
+          LocalId nid{dest, static_cast<uint32_t>(cu.uidvalidity), uid};
+          auto g = guids.find(id);
+          if (g != guids.end()) guids[nid] = g->second;
+          MoveMapping(id, nid, [nid, k](const Status& s) { k(s, s.ok() ? nid : LocalId()); });
+        }));
+  }
+
+  void MoveMapping(const LocalId& from, const LocalId& to, Next k) {
+    std::string old_entry = MapEntry(from);
+    client->GetMetadata(
+        "", {old_entry}, false,
+        Guard([this, from, to, old_entry, k](const CommandResult& r, MetadataMap&& md) {
+          if (!r.status.ok()) return k(Status::Unavailable("GETMETADATA failed", r.text));
+          auto it = md.find(old_entry);
+          std::map<std::string, std::string> f;
+          std::string box;
+          uint64_t remote = 0;
+          if (it == md.end() || !it->second || !ParseFields(*it->second, &f) ||
+              !plugin::PercentDecode(f["box"], &box) || box != from.mailbox ||
+              !ParseU64(f["remote"], &remote) || remote == 0) {
+            return k(Status::OK());  // not mapped (or not this box's entry)
+          }
+          std::string guid;
+          (void)plugin::PercentDecode(f["guid"], &guid);
+          SetMeta({{old_entry, std::nullopt}, {MapEntry(to), MapValue(remote, to.mailbox, guid)}},
+                  k);
+        }));
+  }
+
+  void SetLocalState(const Op& op, ApplyDone fin) {
+    const LocalId id = op.local;
+    const MessageState target = op.state;
+    if (target == MessageState::kDestroyed) {
+      return fin(Status::InvalidArgument("destroyed is not a state to set"), LocalId());
+    }
+    EnsureBoxes([this, id, target, fin](const Status& s) {
+      if (!s.ok()) return fin(s, LocalId());
+      bool in_trash = id.mailbox == trash && id.mailbox != kInbox;
+      if (id.mailbox != kInbox && !in_trash) {
+        return fin(Status::InvalidArgument("not an INBOX or Trash message"), LocalId());
+      }
+      if (in_trash && target == MessageState::kTrash) return fin(Status::OK(), id);
+      auto after_select = [this, id, target, in_trash, fin](const Status& s2, bool gone) {
+        if (!s2.ok()) return fin(s2, LocalId());
+        if (gone) {
+          return fin(Status::NotFound(id.mailbox + " UIDVALIDITY " +
+                                      std::to_string(id.uidvalidity) + " is gone"),
+                     LocalId());
+        }
+        if (!in_trash && target == MessageState::kTrash) return Move(id, trash, fin);
+        // Read/unread: set \Seen where it is (it travels with a MOVE).
+        client->UidStore(std::to_string(id.uid), StateFlagAction(target), "\\Seen",
+                         Guard([this, id, in_trash, fin](const CommandResult& r) {
+                           if (!r.status.ok()) {
+                             return fin(Status::Unavailable("UID STORE failed", r.text), LocalId());
+                           }
+                           if (!in_trash) return fin(Status::OK(), id);
+                           Move(id, kInbox, fin);  // restore
+                         }));
+      };
+      if (!in_trash && target == MessageState::kTrash) {
+        return EnsureTrash([this, id, after_select, fin](const Status& s3) {
+          if (!s3.ok()) return fin(s3, LocalId());
+          SelectFor(id, after_select);
+        });
+      }
+      SelectFor(id, after_select);
+    });
+  }
+
+  void DestroyLocal(const Op& op, Next k) {
+    const LocalId id = op.local;
+    SelectFor(id, [this, id, k](const Status& s, bool gone) {
+      if (!s.ok() || gone) return k(s);  // a missing box or UIDVALIDITY: done
+      std::string uid = std::to_string(id.uid);
+      client->UidStore(
+          uid, "+FLAGS.SILENT", "\\Deleted", Guard([this, uid, k](const CommandResult& r) {
+            if (!r.status.ok()) {
+              return k(Status::Unavailable("UID STORE \\Deleted failed", r.text));
+            }
+            client->UidExpunge(uid, Guard([k](const CommandResult& r2) {
+                                 if (!r2.status.ok()) {
+                                   return k(Status::Unavailable("UID EXPUNGE failed", r2.text));
+                                 }
+                                 k(Status::OK());
+                               }));
+          }));
+    });
+  }
+
+  void SubmitMessage(const Op& op, const std::string& body, Next k) {
+    if (submitter == nullptr) {
+      return k(Status::Unavailable("no mail submitter configured (submission_host/sendmail_path)"));
+    }
+    if (op.message.id == engine::kNoRemoteId) return k(Status::InvalidArgument("no remote id"));
+    const std::string entry = kSubmittedPrefix + std::to_string(op.message.id);
+    client->GetMetadata("", {entry}, false,
+                        Guard([this, op, body, entry, k](const CommandResult& r, MetadataMap&& md) {
+                          if (!r.status.ok())
+                            return k(Status::Unavailable("GETMETADATA failed", r.text));
+                          auto it = md.find(entry);
+                          if (it != md.end() && it->second) {
+                            LogInfo(user, "remote " + std::to_string(op.message.id) +
+                                              " was submitted before; filing only");
+                            return FileInSent(op, body, k);
+                          }
+                          std::weak_ptr<bool> w = alive;
+                          submitter->Submit(
+                              user, body, [this, w, op, body, entry, k](const Status& s) {
+                                if (w.expired()) return;
+                                if (!s.ok()) return k(s);
+                                // The MTA has it: record that before anything else can fail.
+                                SetMeta({{entry, "v1 ts=" + std::to_string(time(nullptr))}},
+                                        [this, op, body, k](const Status& s2) {
+                                          if (!s2.ok()) return k(s2);
+                                          FileInSent(op, body, k);
+                                        });
+                              });
+                        }));
+  }
+
+  void FileInSent(const Op& op, const std::string& body, Next k) {
+    const std::string message_id = HeaderValue(body, "message-id");
+    const int64_t date = op.message.meta.date;
+    EnsureSent([this, message_id, body, date, k](const Status& s) {
+      if (!s.ok()) return k(s);
+      auto append = [this, body, date, k]() {
+        client->Append(sent, "(\\Seen)", date > 0 ? FormatInternalDate(date) : "", body,
+                       Guard([this, k](const CommandResult& r, const imap::AppendUid&) {
+                         if (!r.status.ok()) {
+                           return k(Status::Unavailable("APPEND to " + sent + " failed", r.text));
+                         }
+                         k(Status::OK());
+                       }));
+      };
+      if (message_id.empty()) return append();
+      Select(sent, [this, message_id, append, k](const Status& s2, uint32_t, uint64_t exists,
+                                                 bool missing) {
+        if (!s2.ok()) return k(s2);
+        if (missing || exists == 0) return append();
+        auto found = std::make_shared<bool>(false);
+        imap::CommandBuilder b(client->HasCapability("LITERAL+"));
+        b.Raw("UID SEARCH HEADER Message-ID ").String(message_id);
+        client->Command(b.Finish(), Guard([found, append, k](const CommandResult& r) {
+                          if (!r.status.ok())
+                            return k(Status::Unavailable("UID SEARCH failed", r.text));
+                          if (*found) return k(Status::OK());  // filed before
+                          append();
+                        }),
+                        [found](const imap::ImapResponse& r) {
+                          if (r.name != "SEARCH") return false;
+                          if (!r.args.empty()) *found = true;
+                          return true;
+                        });
+      });
+    });
+  }
+
+  void FetchBody(const LocalId& id, BodyDone done) {
+    SelectFor(id, [this, id, done](const Status& s, bool gone) {
+      if (!s.ok()) return done(s, "");
+      if (gone)
+        return done(Status::NotFound("fetch body: " + engine::ToString(id) + " is gone"), "");
+      auto body = std::make_shared<std::optional<std::string>>();
+      client->UidFetch(
+          std::to_string(id.uid), "(UID BODY.PEEK[])", Guard([body, id](FetchedMessage&& m) {
+            if (m.uid == id.uid && m.has_body) *body = std::move(m.body);
+          }),
+          Guard([body, id, done](const CommandResult& r) {
+            if (!r.status.ok()) {
+              return done(Status::Unavailable("fetch body: " + engine::ToString(id), r.text), "");
+            }
+            if (!*body) {
+              return done(Status::NotFound("fetch body: " + engine::ToString(id) + " is gone"), "");
+            }
+            done(Status::OK(), std::move(**body));
+          }));
+    });
+  }
+};
+
+LocalMailbox::LocalMailbox(imap::ImapClient* client, std::string user, LocalMailboxOptions options,
+                           MailSubmitter* submitter)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->owner = this;
+  impl_->client = client;
+  impl_->user = std::move(user);
+  impl_->options = std::move(options);
+  impl_->submitter = submitter;
+}
+
+LocalMailbox::~LocalMailbox() = default;
+
+void LocalMailbox::LoadSnapshot(LoadDone done) {
+  impl_->LoadSnapshot(std::move(done));
+}
+
+void LocalMailbox::FetchBody(const engine::LocalId& id, BodyDone done) {
+  impl_->FetchBody(id, std::move(done));
+}
+
+void LocalMailbox::Apply(const engine::Op& op, const std::string& body, ApplyDone done) {
+  impl_->Apply(op, body, std::move(done));
+}
+
+}  // namespace mobilesync::agent

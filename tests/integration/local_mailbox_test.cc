@@ -1,0 +1,719 @@
+// LocalMailbox and MailSubmitter against a real Dovecot (the harness's
+// throwaway instance with the freshly built plugin): snapshots built from
+// action entries the plugin recorded for real IMAP/LMTP changes and from
+// entries written with SETMETADATA, every kind of Apply, idempotency, the
+// id map's move with a message, and submission through a sendmail stand-in
+// and through a real SMTP server (aiosmtpd).
+#include "sync_agent/local_mailbox.h"
+
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+
+#include "common/event_loop.h"
+#include "harness/dovecot_instance.h"
+#include "harness/metadata.h"
+#include "harness/process.h"
+#include "harness/temp_dir.h"
+#include "plugin/action_record.h"
+#include "sync_agent/mail_submitter.h"
+
+namespace mobilesync::agent {
+namespace {
+
+using engine::ActionKind;
+using engine::LocalId;
+using engine::MessageState;
+using engine::Op;
+using engine::OpKind;
+using std::chrono::milliseconds;
+using testing::DovecotInstance;
+using testing::DovecotOptions;
+using testing::ImapTestClient;
+using testing::MakeTestMessage;
+using testing::TempDir;
+
+const char kRoot[] = "/private/vendor/vendor.mobilesync";
+
+bool RunUntil(event_base* base, const std::function<bool()>& cond,
+              milliseconds timeout = milliseconds(30000)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    timeval tv = {0, 20000};
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+  }
+  return true;
+}
+
+struct Loaded {
+  Status status;
+  engine::AgentSnapshot snap;
+  SnapshotInfo info;
+};
+
+struct Applied {
+  Status status;
+  LocalId id;
+};
+
+class LocalMailboxTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    sock_dir_ = new TempDir();
+    dovecot_ = new DovecotInstance();
+    DovecotOptions o;
+    for (const char* u :
+         {"load", "resync", "ops", "entries", "submit", "subfail", "smtp", "timeout", "restore"}) {
+      o.users.push_back({u, "pw", "userdb_mobilesync_enabled=yes"});
+    }
+    o.plugin_settings = "mobilesync_agent_socket = " + sock_dir_->path() + "/agent.sock\n";
+    o.mail_debug = false;
+    Status s = dovecot_->Start(o);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  static void TearDownTestSuite() {
+    delete dovecot_;
+    dovecot_ = nullptr;
+    delete sock_dir_;
+    sock_dir_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_TRUE(dovecot_ != nullptr && dovecot_->running());
+    base_.reset(event_base_new());
+  }
+  void TearDown() override {
+    box_.reset();
+    client_.reset();
+    submitter_.reset();
+  }
+
+  // The agent's view: an ImapClient logged in as user*master.
+  void Open(const std::string& user, MailSubmitterOptions sub = {}, bool with_submitter = false) {
+    imap::ImapClientOptions o;
+    o.port = dovecot_->imap_port();
+    o.log_user = user;
+    client_ = std::make_unique<imap::ImapClient>(base_.get(), o);
+    bool done = false;
+    Status st;
+    client_->Connect([&](const Status& s) {
+      st = s;
+      done = true;
+    });
+    ASSERT_TRUE(RunUntil(base_.get(), [&] { return done; }));
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    done = false;
+    imap::CommandResult r;
+    client_->LoginAsMaster(user, "mobilesync-agent", "master-secret-pw",
+                           [&](const imap::CommandResult& res) {
+                             r = res;
+                             done = true;
+                           });
+    ASSERT_TRUE(RunUntil(base_.get(), [&] { return done; }));
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    if (with_submitter) submitter_ = std::make_unique<MailSubmitter>(base_.get(), sub);
+    box_ = std::make_unique<LocalMailbox>(client_.get(), user, LocalMailboxOptions(),
+                                          submitter_.get());
+    user_ = user;
+  }
+
+  Loaded Load() {
+    Loaded out;
+    bool done = false;
+    box_->LoadSnapshot([&](const Status& s, engine::AgentSnapshot snap, SnapshotInfo info) {
+      out.status = s;
+      out.snap = std::move(snap);
+      out.info = info;
+      done = true;
+    });
+    EXPECT_TRUE(RunUntil(base_.get(), [&] { return done; }));
+    EXPECT_TRUE(out.status.ok()) << out.status.ToString();
+    return out;
+  }
+
+  Applied Apply(const Op& op, const std::string& body = "") {
+    Applied out;
+    bool done = false;
+    box_->Apply(op, body, [&](const Status& s, const LocalId& id) {
+      out.status = s;
+      out.id = id;
+      done = true;
+    });
+    EXPECT_TRUE(RunUntil(base_.get(), [&] { return done; }));
+    return out;
+  }
+
+  // The user's own session (its changes are recorded by the plugin).
+  void UserCmd(const std::string& cmd, imap::CommandResult* = nullptr) {
+    ImapTestClient imap;
+    ASSERT_TRUE(dovecot_->Login(user_, &imap).ok());
+    testing::ImapResponse r;
+    ASSERT_TRUE(imap.Command(cmd, &r).ok()) << cmd;
+    ASSERT_TRUE(r.ok()) << cmd << ": " << r.tagged;
+    imap.Logout();
+  }
+  // Runs commands in one user session; returns the untagged text of the last.
+  std::string UserSession(const std::vector<std::string>& cmds) {
+    ImapTestClient imap;
+    EXPECT_TRUE(dovecot_->Login(user_, &imap).ok());
+    std::string text;
+    for (const std::string& c : cmds) {
+      testing::ImapResponse r;
+      EXPECT_TRUE(imap.Command(c, &r).ok()) << c;
+      EXPECT_TRUE(r.ok()) << c << ": " << r.tagged;
+      text = r.Text();
+    }
+    imap.Logout();
+    return text;
+  }
+
+  // Every mobilesync attribute of the user, read the way a client would.
+  std::map<std::string, std::string> Attributes() {
+    ImapTestClient imap;
+    EXPECT_TRUE(dovecot_->Login(user_, &imap).ok());
+    std::map<std::string, std::string> out;
+    Status s = testing::GetMetadata(&imap, "", kRoot, &out);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    imap.Logout();
+    return out;
+  }
+
+  void SetAttribute(const std::string& rel, const std::string& value) {
+    UserCmd("SETMETADATA \"\" (" + std::string(kRoot) + "/" + rel + " " +
+            testing::ImapQuote(value) + ")");
+  }
+
+  static const engine::LocalMessage* Find(const engine::AgentSnapshot& snap, const LocalId& id) {
+    for (const auto& m : snap.messages) {
+      if (m.id == id) return &m;
+    }
+    return nullptr;
+  }
+  static const engine::LocalMessage* FindByKey(const engine::AgentSnapshot& snap,
+                                               const std::string& key) {
+    for (const auto& m : snap.messages) {
+      if (m.meta.match_key == key) return &m;
+    }
+    return nullptr;
+  }
+
+  static DovecotInstance* dovecot_;
+  static TempDir* sock_dir_;
+  EventBasePtr base_;
+  std::unique_ptr<imap::ImapClient> client_;
+  std::unique_ptr<MailSubmitter> submitter_;
+  std::unique_ptr<LocalMailbox> box_;
+  std::string user_;
+  TempDir tmp_;
+};
+DovecotInstance* LocalMailboxTest::dovecot_ = nullptr;
+TempDir* LocalMailboxTest::sock_dir_ = nullptr;
+
+TEST_F(LocalMailboxTest, SnapshotFromPluginRecordedActionsMovesTheMapping) {
+  Open("load");
+  ASSERT_TRUE(dovecot_->Deliver("load", MakeTestMessage("one", "b1", "load@x", "<one@x>")).ok());
+  ASSERT_TRUE(dovecot_->Deliver("load", MakeTestMessage("two", "b2", "load@x", "<two@x>")).ok());
+  Loaded first = Load();
+  ASSERT_EQ(first.snap.actions.size(), 2u);
+  const engine::LocalMessage* two = FindByKey(first.snap, "<two@x>");
+  ASSERT_NE(two, nullptr);
+  LocalId two_inbox = two->id;
+  EXPECT_EQ(two_inbox.mailbox, "INBOX");
+  EXPECT_EQ(two_inbox.uidvalidity, first.snap.uidvalidity);
+  EXPECT_EQ(two->meta.state, MessageState::kUnread);
+  EXPECT_GT(two->meta.date, 1700000000);
+  // The agent maps message two (as a sync would have).
+  Op put;
+  put.kind = OpKind::kPutMapping;
+  put.local = two_inbox;
+  put.remote = 77;
+  ASSERT_TRUE(Apply(put).status.ok());
+  Op gen;
+  gen.kind = OpKind::kSetGeneration;
+  gen.generation = 5;
+  box_->set_server_name("srv-a");
+  ASSERT_TRUE(Apply(gen).status.ok());
+
+  // The user reads one and moves two to Trash: the plugin records both.
+  UserSession({"SELECT INBOX", "UID STORE 1 +FLAGS (\\Seen)", "UID MOVE 2 Trash"});
+
+  Loaded l = Load();
+  EXPECT_EQ(l.snap.generation, 5u);
+  EXPECT_FALSE(l.info.resync_requested);
+  EXPECT_EQ(l.info.trash_box, "Trash");
+  EXPECT_EQ(l.info.sent_box, "Sent");
+  ASSERT_EQ(l.snap.actions.size(), 4u);
+  EXPECT_EQ(l.snap.actions[0].kind, ActionKind::kInsert);
+  EXPECT_EQ(l.snap.actions[0].meta.match_key, "<one@x>");
+  EXPECT_EQ(l.snap.actions[1].kind, ActionKind::kInsert);
+  EXPECT_EQ(l.snap.actions[2].kind, ActionKind::kMarkRead);
+  EXPECT_EQ(l.snap.actions[2].meta.state, MessageState::kRead);
+  EXPECT_EQ(l.snap.actions[3].kind, ActionKind::kMoveToTrash);
+  EXPECT_EQ(l.snap.actions[3].meta.state, MessageState::kTrash);
+  for (size_t i = 0; i < l.snap.actions.size(); ++i) EXPECT_EQ(l.snap.actions[i].seq, i + 1);
+  LocalId in_trash = l.snap.actions[3].local;
+  EXPECT_EQ(in_trash.mailbox, "Trash");
+  const engine::LocalMessage* t = Find(l.snap, in_trash);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->meta.state, MessageState::kTrash);
+  EXPECT_EQ(t->meta.match_key, "<two@x>");
+  const engine::LocalMessage* one = FindByKey(l.snap, "<one@x>");
+  ASSERT_NE(one, nullptr);
+  EXPECT_EQ(one->meta.state, MessageState::kRead);
+  // The mapping followed the message, in memory and durably.
+  ASSERT_NE(l.snap.map.FindRemote(in_trash), nullptr);
+  EXPECT_EQ(*l.snap.map.FindRemote(in_trash), 77u);
+  EXPECT_EQ(l.snap.map.FindRemote(two_inbox), nullptr);
+  auto attrs = Attributes();
+  std::string old_key = std::string(kRoot) + "/map/" + std::to_string(two_inbox.uidvalidity) + "-" +
+                        std::to_string(two_inbox.uid);
+  std::string new_key = std::string(kRoot) + "/map/" + std::to_string(in_trash.uidvalidity) + "-" +
+                        std::to_string(in_trash.uid);
+  EXPECT_EQ(attrs.count(old_key), 0u);
+  ASSERT_EQ(attrs.count(new_key), 1u);
+  EXPECT_EQ(attrs[new_key].rfind("v1 remote=77 box=Trash guid=", 0), 0u) << attrs[new_key];
+  EXPECT_EQ(attrs[std::string(kRoot) + "/generation"], "v1 gen=5 server=srv-a");
+
+  // A generation written for another server does not count.
+  box_->set_server_name("srv-b");
+  EXPECT_EQ(Load().snap.generation, 0u);
+}
+
+TEST_F(LocalMailboxTest, ResyncAndCorruptEntriesForceAnInitialSync) {
+  Open("resync");
+  Op gen;
+  gen.kind = OpKind::kSetGeneration;
+  gen.generation = 9;
+  ASSERT_TRUE(Apply(gen).status.ok());
+  EXPECT_EQ(Load().snap.generation, 9u);
+
+  plugin::ActionRecord rec;
+  rec.kind = plugin::ActionKind::kResync;
+  rec.box = "Trash";
+  rec.ts_us = 1763800001000000;
+  rec.reason = "rename";
+  std::string value;
+  ASSERT_TRUE(plugin::FormatActionValue(rec, &value).ok());
+  std::string resync_key = "action/" + plugin::FormatActionKeyId(rec.ts_us, 1, 1);
+  SetAttribute(resync_key, value);
+  Loaded l = Load();
+  EXPECT_TRUE(l.info.resync_requested);
+  EXPECT_EQ(l.snap.generation, 0u);
+  EXPECT_TRUE(l.snap.actions.empty());
+  auto attrs = Attributes();
+  EXPECT_EQ(attrs.count(std::string(kRoot) + "/generation"), 0u);
+  // The resync entry did its job (the generation is gone): removed.
+  EXPECT_EQ(attrs.count(std::string(kRoot) + "/" + resync_key), 0u);
+
+  ASSERT_TRUE(Apply(gen).status.ok());
+  std::string bad_key = "action/" + plugin::FormatActionKeyId(rec.ts_us + 1, 1, 2);
+  SetAttribute(bad_key, "v1 kind=insert box=INBOX uidvalidity=01 uid=1 guid= ts=1");
+  l = Load();
+  EXPECT_TRUE(l.info.resync_requested);
+  EXPECT_EQ(l.info.corrupt_entries, 1u);
+  EXPECT_EQ(l.info.action_entries, 1u);
+  EXPECT_EQ(l.snap.generation, 0u);
+  attrs = Attributes();
+  EXPECT_EQ(attrs.count(std::string(kRoot) + "/generation"), 0u);
+  EXPECT_EQ(attrs.count(std::string(kRoot) + "/" + bad_key), 1u);  // kept, as documented
+}
+
+TEST_F(LocalMailboxTest, EveryMailboxOpAndItsIdempotency) {
+  Open("ops");
+  const std::string msg = MakeTestMessage("appended", "hello", "ops@x", "<app@x>");
+  Op app;
+  app.kind = OpKind::kAppendLocal;
+  app.message.id = 500;
+  app.message.meta.match_key = "<app@x>";
+  app.message.meta.date = 1763800000;
+  app.message.meta.state = MessageState::kRead;
+  app.message.meta.flagged = true;
+  Applied a = Apply(app, msg);
+  ASSERT_TRUE(a.status.ok()) << a.status.ToString();
+  ASSERT_TRUE(a.id.valid());
+  EXPECT_EQ(a.id.mailbox, "INBOX");
+
+  Loaded l = Load();
+  EXPECT_TRUE(l.snap.actions.empty()) << "the plugin must not record the agent's own changes";
+  const engine::LocalMessage* m = Find(l.snap, a.id);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->meta.state, MessageState::kRead);
+  EXPECT_TRUE(m->meta.flagged);
+  EXPECT_EQ(m->meta.date, 1763800000);
+  EXPECT_EQ(m->meta.match_key, "<app@x>");
+
+  // FetchBody returns the bytes.
+  bool done = false;
+  std::string body;
+  Status bs;
+  box_->FetchBody(a.id, [&](const Status& s, std::string b) {
+    bs = s;
+    body = b;
+    done = true;
+  });
+  ASSERT_TRUE(RunUntil(base_.get(), [&] { return done; }));
+  ASSERT_TRUE(bs.ok()) << bs.ToString();
+  EXPECT_NE(body.find("hello"), std::string::npos);
+
+  // Unread in place.
+  Op st;
+  st.kind = OpKind::kSetLocalState;
+  st.local = a.id;
+  st.state = MessageState::kUnread;
+  Applied u = Apply(st);
+  ASSERT_TRUE(u.status.ok()) << u.status.ToString();
+  EXPECT_EQ(u.id, a.id);
+  EXPECT_EQ(Find(Load().snap, a.id)->meta.state, MessageState::kUnread);
+
+  // Mapped, then moved to Trash: new id, mapping follows.
+  Op put;
+  put.kind = OpKind::kPutMapping;
+  put.local = a.id;
+  put.remote = 500;
+  ASSERT_TRUE(Apply(put).status.ok());
+  st.state = MessageState::kTrash;
+  Applied t = Apply(st);
+  ASSERT_TRUE(t.status.ok()) << t.status.ToString();
+  EXPECT_EQ(t.id.mailbox, "Trash");
+  EXPECT_TRUE(t.id.valid());
+  l = Load();
+  EXPECT_EQ(Find(l.snap, a.id), nullptr);
+  ASSERT_NE(Find(l.snap, t.id), nullptr);
+  EXPECT_EQ(Find(l.snap, t.id)->meta.state, MessageState::kTrash);
+  ASSERT_NE(l.snap.map.FindRemote(t.id), nullptr);
+  EXPECT_EQ(*l.snap.map.FindRemote(t.id), 500u);
+  EXPECT_FALSE(l.snap.map.HasLocal(a.id));
+  EXPECT_TRUE(l.snap.actions.empty());
+
+  // Moving the old id again: it is not there any more.
+  Applied again = Apply(st);
+  EXPECT_TRUE(again.status.IsNotFound()) << again.status.ToString();
+  EXPECT_NE(again.status.message().find("INBOX"), std::string::npos) << again.status.ToString();
+
+  // Restore as read: back in INBOX with \Seen.
+  Op rs;
+  rs.kind = OpKind::kSetLocalState;
+  rs.local = t.id;
+  rs.state = MessageState::kRead;
+  Applied r = Apply(rs);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.id.mailbox, "INBOX");
+  EXPECT_NE(r.id, a.id);
+  l = Load();
+  ASSERT_NE(Find(l.snap, r.id), nullptr);
+  EXPECT_EQ(Find(l.snap, r.id)->meta.state, MessageState::kRead);
+  EXPECT_EQ(*l.snap.map.FindRemote(r.id), 500u);
+
+  // Remove the mapping (twice: a missing attribute is fine).
+  Op rm;
+  rm.kind = OpKind::kRemoveMapping;
+  rm.local = r.id;
+  ASSERT_TRUE(Apply(rm).status.ok());
+  ASSERT_TRUE(Apply(rm).status.ok());
+  EXPECT_TRUE(Load().snap.map.empty());
+
+  // Destroy, twice, and in a mailbox that does not exist.
+  Op d;
+  d.kind = OpKind::kDestroyLocal;
+  d.local = r.id;
+  ASSERT_TRUE(Apply(d).status.ok());
+  EXPECT_EQ(Find(Load().snap, r.id), nullptr);
+  Applied d2 = Apply(d);
+  EXPECT_TRUE(d2.status.ok()) << d2.status.ToString();
+  d.local = LocalId{"NoSuchBox", 1, 1};
+  Applied d3 = Apply(d);
+  EXPECT_TRUE(d3.status.ok()) << d3.status.ToString();
+
+  // Append straight into Trash.
+  app.message.meta.state = MessageState::kTrash;
+  Applied at = Apply(app, MakeTestMessage("t", "t", "ops@x", "<t@x>"));
+  ASSERT_TRUE(at.status.ok()) << at.status.ToString();
+  EXPECT_EQ(at.id.mailbox, "Trash");
+  EXPECT_EQ(Find(Load().snap, at.id)->meta.state, MessageState::kTrash);
+}
+
+TEST_F(LocalMailboxTest, ActionEntriesAndGeneration) {
+  Open("entries");
+  ASSERT_TRUE(dovecot_->Deliver("entries", MakeTestMessage("a", "a")).ok());
+  ASSERT_TRUE(dovecot_->Deliver("entries", MakeTestMessage("b", "b")).ok());
+  Loaded l = Load();
+  ASSERT_EQ(l.snap.actions.size(), 2u);
+  Op del;
+  del.kind = OpKind::kDeleteActionEntry;
+  del.seq = 1;
+  ASSERT_TRUE(Apply(del).status.ok());
+  ASSERT_TRUE(Apply(del).status.ok());  // already gone: fine
+  del.seq = 99;
+  Applied bad = Apply(del);
+  EXPECT_TRUE(bad.status.IsInvalidArgument()) << bad.status.ToString();
+  l = Load();
+  ASSERT_EQ(l.snap.actions.size(), 1u);
+  EXPECT_EQ(l.info.action_entries, 1u);
+  EXPECT_EQ(l.snap.actions[0].seq, 1u);  // renumbered per snapshot
+  EXPECT_EQ(l.snap.actions[0].kind, ActionKind::kInsert);
+
+  Op gen;
+  gen.kind = OpKind::kSetGeneration;
+  gen.generation = 12345678901234ull;
+  box_->set_server_name("s 1");
+  ASSERT_TRUE(Apply(gen).status.ok());
+  EXPECT_EQ(Attributes()[std::string(kRoot) + "/generation"], "v1 gen=12345678901234 server=s%201");
+  EXPECT_EQ(Load().snap.generation, 12345678901234ull);
+  gen.generation = 0;
+  ASSERT_TRUE(Apply(gen).status.ok());
+  EXPECT_EQ(Attributes().count(std::string(kRoot) + "/generation"), 0u);
+  EXPECT_EQ(Load().snap.generation, 0u);
+}
+
+TEST_F(LocalMailboxTest, RestoreEntryMovesMappingBackAndSentEntryCarriesMeta) {
+  Open("restore");
+  ASSERT_TRUE(dovecot_->Deliver("restore", MakeTestMessage("r", "r", "x@x", "<r@x>")).ok());
+  Loaded l = Load();
+  ASSERT_EQ(l.snap.messages.size(), 1u);
+  LocalId orig = l.snap.messages[0].id;
+  Op put;
+  put.kind = OpKind::kPutMapping;
+  put.local = orig;
+  put.remote = 42;
+  ASSERT_TRUE(Apply(put).status.ok());
+  // Trash then restore by the user, and a message filed in Sent.
+  UserSession({"SELECT INBOX", "UID MOVE 1 Trash", "SELECT Trash", "UID STORE 1 +FLAGS (\\Seen)",
+               "UID MOVE 1 INBOX"});
+  {
+    ImapTestClient imap;
+    ASSERT_TRUE(dovecot_->Login("restore", &imap).ok());
+    testing::ImapResponse r;
+    ASSERT_TRUE(
+        imap.Append("Sent", "(\\Seen)", MakeTestMessage("s", "s", "y@x", "<s@x>"), &r).ok());
+    ASSERT_TRUE(r.ok()) << r.tagged;
+  }
+  l = Load();
+  std::vector<ActionKind> kinds;
+  for (const auto& a : l.snap.actions) kinds.push_back(a.kind);
+  ASSERT_EQ(kinds.size(), 4u);
+  EXPECT_EQ(kinds[1], ActionKind::kMoveToTrash);
+  EXPECT_EQ(kinds[2], ActionKind::kRestoreFromTrash);
+  EXPECT_EQ(kinds[3], ActionKind::kFiledAsSent);
+  const auto& restore = l.snap.actions[2];
+  EXPECT_EQ(restore.local.mailbox, "INBOX");
+  EXPECT_NE(restore.local, orig);
+  EXPECT_EQ(restore.meta.state, MessageState::kRead);  // \Seen set while in Trash
+  // Chained moves: INBOX -> Trash -> INBOX, one mapping at the end.
+  EXPECT_EQ(l.snap.map.size(), 1u);
+  ASSERT_NE(l.snap.map.FindRemote(restore.local), nullptr);
+  EXPECT_EQ(*l.snap.map.FindRemote(restore.local), 42u);
+  const auto& sent = l.snap.actions[3];
+  EXPECT_EQ(sent.local.mailbox, "Sent");
+  EXPECT_EQ(sent.meta.match_key, "<s@x>");
+  // Sent messages are not part of the synced mailbox.
+  for (const auto& m : l.snap.messages) EXPECT_NE(m.id.mailbox, "Sent");
+  int map_attrs = 0;
+  for (const auto& [k, v] : Attributes()) {
+    if (k.find("/map/") != std::string::npos) ++map_attrs;
+  }
+  EXPECT_EQ(map_attrs, 1);
+}
+
+// --- Submission -----------------------------------------------------------------
+
+std::string Composed(const std::string& id) {
+  return "From: me <submit@example.test>\r\n"
+         "To: \"Doe, Jane\" <jane@example.test>, bob@example.test\r\n"
+         "Cc: team: carol@example.test, <dave@example.test>;\r\n"
+         "Bcc: secret@example.test\r\n"
+         "Subject: composed\r\n"
+         "Message-ID: " +
+         id +
+         "\r\n"
+         "\r\n"
+         "Body line\r\n"
+         ".leading dot\r\n";
+}
+
+TEST(ExtractRecipients, AddressListsGroupsBccAndBounds) {
+  std::vector<std::string> r;
+  std::string data;
+  ASSERT_TRUE(ExtractRecipients(Composed("<c@x>"), &r, &data).ok());
+  EXPECT_EQ(r,
+            (std::vector<std::string>{"jane@example.test", "bob@example.test", "carol@example.test",
+                                      "dave@example.test", "secret@example.test"}));
+  EXPECT_EQ(data.find("Bcc"), std::string::npos);
+  EXPECT_EQ(data.find("secret"), std::string::npos);
+  EXPECT_NE(data.find("Cc: team:"), std::string::npos);
+  EXPECT_NE(data.find(".leading dot"), std::string::npos);
+
+  // Folded Bcc is removed whole; duplicates collapse; comments ignored.
+  std::string folded = "To: a@x (Al), a@x\r\nBCC: b@x,\r\n c@x\r\nSubject: s\r\n\r\nbody\r\n";
+  ASSERT_TRUE(ExtractRecipients(folded, &r, &data).ok());
+  EXPECT_EQ(r, (std::vector<std::string>{"a@x", "b@x", "c@x"}));
+  EXPECT_EQ(data, "To: a@x (Al), a@x\r\nSubject: s\r\n\r\nbody\r\n");
+
+  EXPECT_TRUE(ExtractRecipients("Subject: none\r\n\r\nx", &r, &data).IsInvalidArgument());
+  EXPECT_TRUE(ExtractRecipients("To: <a@x\r\n\r\nx", &r, &data).IsInvalidArgument());
+  EXPECT_TRUE(ExtractRecipients("To: a@x\r\nRCPT TO:<e@v>\r\n\r\n", &r, &data).ok());
+  EXPECT_EQ(r.size(), 1u);
+  EXPECT_TRUE(ExtractRecipients("To: <a@x>\r\n\r\n", &r, &data).ok());
+  EXPECT_TRUE(ExtractRecipients("To: <a b@x>\r\n\r\n", &r, &data).IsInvalidArgument());
+  std::string many = "To: ";
+  for (int i = 0; i < 101; ++i) many += (i ? ", u" : "u") + std::to_string(i) + "@x";
+  many += "\r\n\r\n";
+  EXPECT_TRUE(ExtractRecipients(many, &r, &data).IsInvalidArgument());
+}
+
+class SubmitTest : public LocalMailboxTest {
+ protected:
+  std::string Script(const std::string& body) {
+    std::string path = tmp_.Sub("sendmail");
+    EXPECT_TRUE(testing::WriteFile(path, "#!/bin/sh\n" + body, 0755).ok());
+    return path;
+  }
+  Op SubmitOp(engine::RemoteId id) {
+    Op op;
+    op.kind = OpKind::kSubmitMessage;
+    op.message.id = id;
+    op.message.meta.match_key = "<sub" + std::to_string(id) + "@x>";
+    op.message.meta.date = 1763800000;
+    op.message.meta.state = MessageState::kRead;
+    return op;
+  }
+  int SentCount(const std::string& message_id) {
+    std::string t = UserSession({"SELECT Sent", "UID SEARCH HEADER Message-ID " + message_id});
+    size_t p = t.find("SEARCH");
+    if (p == std::string::npos) return 0;
+    std::string rest = t.substr(p + 6);
+    return static_cast<int>(std::count(rest.begin(), rest.end(), ' '));
+  }
+};
+
+TEST_F(SubmitTest, SendmailOnceThenFiledInSentOnce) {
+  MailSubmitterOptions o;
+  o.sendmail_path =
+      Script("printf '%s\\n' \"$@\" > " + tmp_.Sub("args") + "\ncat > " + tmp_.Sub("stdin") + "\n");
+  Open("submit", o, true);
+  const std::string msg = Composed("<sub1@x>");
+  Applied a = Apply(SubmitOp(1), msg);
+  ASSERT_TRUE(a.status.ok()) << a.status.ToString();
+  std::string args, in;
+  ASSERT_TRUE(testing::ReadFile(tmp_.Sub("args"), &args).ok());
+  EXPECT_EQ(args, "-i\n-t\n-f\nsubmit\n");
+  ASSERT_TRUE(testing::ReadFile(tmp_.Sub("stdin"), &in).ok());
+  EXPECT_NE(in.find("Subject: composed\n"), std::string::npos) << in;
+  EXPECT_NE(in.find("Bcc: secret@example.test\n"), std::string::npos);  // sendmail -t drops it
+  EXPECT_EQ(in.find('\r'), std::string::npos);
+  auto attrs = Attributes();
+  ASSERT_EQ(attrs.count(std::string(kRoot) + "/submitted/1"), 1u);
+  EXPECT_EQ(attrs[std::string(kRoot) + "/submitted/1"].rfind("v1 ts=", 0), 0u);
+  EXPECT_EQ(SentCount("<sub1@x>"), 1);
+
+  // A re-run (crash before the ack): not submitted again, not filed twice.
+  ASSERT_EQ(unlink(tmp_.Sub("args").c_str()), 0);
+  a = Apply(SubmitOp(1), msg);
+  ASSERT_TRUE(a.status.ok()) << a.status.ToString();
+  EXPECT_FALSE(testing::ReadFile(tmp_.Sub("args"), &args).ok());
+  EXPECT_EQ(SentCount("<sub1@x>"), 1);
+
+  // kFileInSent on its own, twice.
+  Op f = SubmitOp(2);
+  f.kind = OpKind::kFileInSent;
+  ASSERT_TRUE(Apply(f, Composed("<filed@x>")).status.ok());
+  ASSERT_TRUE(Apply(f, Composed("<filed@x>")).status.ok());
+  EXPECT_EQ(SentCount("<filed@x>"), 1);
+  // Filing in Sent records no action list entry for the agent's own change.
+  EXPECT_TRUE(Load().snap.actions.empty());
+}
+
+TEST_F(SubmitTest, FailedSubmissionLeavesNoTraceAndNamesTheCause) {
+  MailSubmitterOptions o;
+  o.sendmail_path = Script("cat >/dev/null\necho 'relay says no' >&2\necho more >&2\nexit 3\n");
+  Open("subfail", o, true);
+  Applied a = Apply(SubmitOp(7), Composed("<fail@x>"));
+  ASSERT_FALSE(a.status.ok());
+  EXPECT_NE(a.status.message().find("relay says no"), std::string::npos) << a.status.ToString();
+  EXPECT_NE(a.status.message().find("status 3"), std::string::npos) << a.status.ToString();
+  EXPECT_EQ(a.status.message().find("more"), std::string::npos) << a.status.ToString();
+  EXPECT_EQ(Attributes().count(std::string(kRoot) + "/submitted/7"), 0u);
+  EXPECT_EQ(SentCount("<fail@x>"), 0);
+
+  // Without a submitter the op fails and nothing is recorded either.
+  box_ = std::make_unique<LocalMailbox>(client_.get(), "subfail", LocalMailboxOptions(), nullptr);
+  a = Apply(SubmitOp(8), Composed("<fail2@x>"));
+  EXPECT_FALSE(a.status.ok());
+  EXPECT_EQ(Attributes().count(std::string(kRoot) + "/submitted/8"), 0u);
+}
+
+TEST_F(SubmitTest, SendmailThatHangsIsKilledAtTheDeadline) {
+  MailSubmitterOptions o;
+  o.sendmail_path = Script("exec sleep 30\n");
+  o.timeout_ms = 300;
+  MailSubmitter sub(base_.get(), o);
+  bool done = false;
+  Status st;
+  auto start = std::chrono::steady_clock::now();
+  sub.Submit("timeout", Composed("<slow@x>"), [&](const Status& s) {
+    st = s;
+    done = true;
+  });
+  ASSERT_TRUE(RunUntil(
+      base_.get(), [&] { return done; }, milliseconds(10000)));
+  EXPECT_TRUE(st.IsTimeout()) << st.ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(5000));
+}
+
+TEST_F(SubmitTest, SubmissionHostGetsEveryRecipientAndNoBcc) {
+  uint16_t port = testing::FreeLoopbackPort();
+  testing::Process sink;
+  ASSERT_TRUE(sink.Start({"/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l",
+                          "127.0.0.1:" + std::to_string(port), "-c", "aiosmtpd.handlers.Mailbox",
+                          tmp_.Sub("maildir")},
+                         tmp_.Sub("smtp.log"))
+                  .ok());
+  ASSERT_TRUE(testing::WaitFor([&] {
+    testing::LineSocket probe;
+    return probe.Connect("127.0.0.1", port, 1000).ok();
+  }));
+  MailSubmitterOptions o;
+  o.submission_host = "127.0.0.1:" + std::to_string(port);
+  o.sendmail_path = "/nonexistent";
+  Open("smtp", o, true);
+  Applied a = Apply(SubmitOp(3), Composed("<smtp@x>"));
+  ASSERT_TRUE(a.status.ok()) << a.status.ToString();
+  std::string text;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    for (const char* sub : {"/maildir/new", "/maildir/cur"}) {
+      DIR* dir = opendir((tmp_.path() + sub).c_str());
+      if (!dir) continue;
+      while (dirent* e = readdir(dir)) {
+        if (e->d_name[0] == '.') continue;
+        (void)testing::ReadFile(tmp_.path() + sub + "/" + e->d_name, &text);
+      }
+      closedir(dir);
+    }
+    return !text.empty();
+  }));
+  EXPECT_NE(text.find("X-MailFrom: smtp"), std::string::npos) << text;
+  for (const char* rcpt : {"jane@example.test", "bob@example.test", "carol@example.test",
+                           "dave@example.test", "secret@example.test"}) {
+    size_t rc = text.find("X-RcptTo:");
+    ASSERT_NE(rc, std::string::npos) << text;
+    EXPECT_NE(text.find(rcpt, rc), std::string::npos) << rcpt << "\n" << text;
+  }
+  EXPECT_EQ(text.find("Bcc:"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n.leading dot"), std::string::npos) << text;  // dot-unstuffed
+  EXPECT_EQ(SentCount("<smtp@x>"), 1);
+  EXPECT_EQ(Attributes().count(std::string(kRoot) + "/submitted/3"), 1u);
+  sink.Stop();
+
+  // The relay gone: the failure is reported, nothing recorded.
+  Applied b = Apply(SubmitOp(4), Composed("<smtp2@x>"));
+  EXPECT_FALSE(b.status.ok());
+  EXPECT_EQ(Attributes().count(std::string(kRoot) + "/submitted/4"), 0u);
+  EXPECT_EQ(SentCount("<smtp2@x>"), 0);
+}
+
+}  // namespace
+}  // namespace mobilesync::agent
