@@ -88,3 +88,11 @@ tests_integration_wire_connection_test_CPPFLAGS = $(TEST_CPPFLAGS) $(LIBEVENT_CF
 tests_integration_wire_connection_test_LDADD = src/sync_agent/libmsagent.la tests/harness/libmsharness.la \
 	$(LIBEVENT_OPENSSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(PROTOBUF_LIBS) $(GTEST_LIBS)
 $(tests_integration_wire_connection_test_OBJECTS): $(WIRE_PROTO_GEN)
+
+# The whole system end to end (MobilesyncSystem): Dovecot + plugin, server,
+# agent, the MTA stand-in. E2eSync.* need the sync engine (see the file).
+check_PROGRAMS += tests/integration/e2e_sync_test
+tests_integration_e2e_sync_test_SOURCES = tests/integration/e2e_sync_test.cc
+tests_integration_e2e_sync_test_CPPFLAGS = $(TEST_CPPFLAGS) $(NLOHMANN_JSON_CFLAGS)
+tests_integration_e2e_sync_test_LDADD = tests/harness/libmsharness.la $(GTEST_LIBS) $(OPENSSL_LIBS)
+EXTRA_tests_integration_e2e_sync_test_DEPENDENCIES = $(module_LTLIBRARIES) $(sbin_PROGRAMS) $(bin_PROGRAMS)
