@@ -94,10 +94,11 @@ openssl x509 -req -in "$demo/server.csr" -CA "$demo/ca.pem" -CAkey "$demo/ca.key
   -CAcreateserial -days 2 -extfile "$demo/san.ext" -out "$demo/server.pem" 2>/dev/null
 chmod 600 "$demo/ca.key" "$demo/server.key"
 umask 077
-openssl rand -hex 32 >"$demo/trigger.secret"     # shared: server, plugin, agent
+openssl rand -hex 32 >"$demo/trigger.secret"     # shared: plugin and agent ...
 openssl rand -hex 32 >"$demo/agent.token"        # the agent's deployment token
 openssl rand -hex 32 >"$demo/alice.token"        # the phones' device tokens
 openssl rand -hex 32 >"$demo/bob.token"
+cp "$demo/trigger.secret" "$demo/server-trigger.secret"  # ... and the server (its own host)
 echo "master-$(openssl rand -hex 8)" >"$demo/master.pw"
 umask 022
 if [ -n "$mail_group" ]; then  # LMTP runs as the mail user and reads the secret
@@ -226,7 +227,7 @@ database = $demo/server.db
 device_api_listen = 127.0.0.1:$api_port
 devices_file = $demo/devices
 smtp = 127.0.0.1:$smtp_port
-trigger_secret_file = $demo/trigger.secret
+trigger_secret_file = $demo/server-trigger.secret
 trigger_from = mobilesync@mobile.example
 EOF
 start server "$demo/server.log" mobilesync-server -c "$demo/server.conf" -F
@@ -266,7 +267,8 @@ fi
 start agent "$demo/agent.log" mobilesync-agent -c "$demo/agent.conf" -F
 wait_for 20 "agent shook hands with the server" grep -q "remote: handshake done" "$demo/agent.log"
 ctl() { run mobilesyncctl -c "$demo/agent.conf" "$@"; }
-ctl enable alice bob
+ctl enable alice
+ctl enable bob
 ctl status
 
 # --------------------------------------------------------------- helpers
@@ -333,7 +335,6 @@ device_state() {
     "$py" -c 'import json,sys; s=sys.argv[1]; print(next((m["state"] for m in json.load(sys.stdin)["messages"] if m["subject"]==s), ""))' "$1"
 }
 state_is() { [ "$(device_state "$1")" = "$2" ]; }
-not_in_inbox() { local s; s=$(device_state "$1"); [ "$s" = trash ] || [ -z "$s" ]; }
 
 # --------------------------------------------------------------- the show
 say "1. mail delivered to Dovecot appears on alice's phone"
@@ -356,7 +357,7 @@ doveadm -c "$demo/dovecot.conf" fetch -u alice 'uid flags hdr.subject' mailbox I
 
 say "3. alice moves a message to Trash in her desktop mail client (IMAP): it leaves the phone's inbox"
 imap alice move "Welcome to the demo" INBOX Trash
-wait_for 15 "the phone shows it in Trash" not_in_inbox "Welcome to the demo" || true
+wait_for 15 "the phone shows it in Trash" state_is "Welcome to the demo" trash || true
 run mobilesync-device list
 imap alice list Trash
 

@@ -125,6 +125,8 @@ Status MobilesyncSystem::WriteFiles() {
   if (s.ok() && chown(secret.c_str(), geteuid(), mail_gid) != 0) {
     return Status::FromErrno("chown " + secret, errno);
   }
+  // The server keeps its own copy, 0600 (it lives on another host).
+  if (s.ok()) s = WriteFile(tmp_.Sub("server-trigger.secret"), kSystemTriggerSecret + "\n", 0600);
   std::string users;
   std::string devices;
   for (const auto& u : options_.users) {
@@ -159,7 +161,7 @@ Status MobilesyncSystem::WriteFiles() {
       "device_api_listen = " + api() + "\n" +
       "devices_file = " + tmp_.Sub("devices") + "\n" +
       "smtp = 127.0.0.1:" + std::to_string(smtp_port_) + "\n" +
-      "trigger_secret_file = " + secret + "\n" +
+      "trigger_secret_file = " + tmp_.Sub("server-trigger.secret") + "\n" +
       "trigger_from = mobilesync@remote.example\n" +
       "log_level = " + options_.log_level + "\n";
   return WriteFile(server_config(), conf, 0644);
