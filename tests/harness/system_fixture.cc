@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
-#include <regex>
 #include <sstream>
 
 #include "harness/metadata.h"
@@ -432,11 +431,13 @@ Status MobilesyncSystem::DeviceInject(const std::string& user, const std::string
   if (status_line.find(" 201 ") == std::string::npos) {
     return Status::IOError("POST /v1/messages: " + status_line, response);
   }
-  std::smatch m;
-  if (!std::regex_search(response, m, std::regex("\"id\"\\s*:\\s*([0-9]+)"))) {
+  size_t brace = response.find('{');
+  nlohmann::json j = nlohmann::json::parse(brace == std::string::npos ? "" : response.substr(brace),
+                                           nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("id") || !j["id"].is_number_unsigned()) {
     return Status::Corruption("no id in the answer", response);
   }
-  *id = std::stoull(m[1].str());
+  *id = j["id"].get<uint64_t>();
   return Status::OK();
 }
 
@@ -470,14 +471,17 @@ Status MobilesyncSystem::ImapList(const std::string& user, const std::string& ma
   if (s.ok() && !r.ok()) s = Status::IOError("UID FETCH", r.tagged);
   imap.Logout();
   if (!s.ok()) return s;
-  static const std::regex kUid("UID ([0-9]+)");
-  static const std::regex kFlags("FLAGS \\(([^)]*)\\)");
   for (const auto& line : r.untagged) {
     if (line.find(" FETCH ") == std::string::npos) continue;
     ImapMessage m;
-    std::smatch sm;
-    if (std::regex_search(line, sm, kUid)) m.uid = static_cast<uint32_t>(std::stoul(sm[1].str()));
-    if (std::regex_search(line, sm, kFlags)) m.flags = sm[1].str();
+    const std::string head = line.substr(0, line.find('\n'));
+    size_t p = head.find("UID ");
+    if (p != std::string::npos) m.uid = static_cast<uint32_t>(strtoul(head.c_str() + p + 4, nullptr, 10));
+    p = head.find("FLAGS (");
+    if (p != std::string::npos) {
+      size_t end = head.find(')', p);
+      if (end != std::string::npos) m.flags = head.substr(p + 7, end - p - 7);
+    }
     size_t nl = line.find('\n');
     if (nl != std::string::npos) {
       std::string headers = line.substr(nl + 1);
