@@ -140,7 +140,9 @@ Status Agent::Start() {
 
 MailSubmitterOptions Agent::SubmitterOptions(const AgentConfig& c) {
   MailSubmitterOptions o;
-  o.submission_host = c.submission_host;
+  if (!c.submission_host.empty()) {
+    o.submission_host = c.submission_host + ":" + std::to_string(c.submission_port);
+  }
   o.sendmail_path = c.sendmail_path;
   o.timeout_ms = c.imap_timeout_ms;
   return o;

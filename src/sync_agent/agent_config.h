@@ -39,10 +39,6 @@ struct AgentConfig {
   uint64_t imap_max_idle = 64;          // pooled connections kept at most
   std::string doveadm_path = "/usr/bin/doveadm";
   std::string doveadm_config;           // optional: doveadm -c FILE
-  // Mail composed on the device (DELIVER): Dovecot's conventions.
-  std::string submission_host;          // host:port of an SMTP relay
-  std::string sendmail_path = "/usr/sbin/sendmail";
-
   // Submitting mail composed on the device (like Dovecot's settings of the
   // same names): SMTP to submission_host when set, else sendmail_path.
   std::string submission_host;  // empty: use sendmail_path

@@ -238,7 +238,12 @@ Status DovecotInstance::Start(const DovecotOptions& options) {
   if (s.ok()) s = WriteFile(config_path_, BuildConfig());
   if (!s.ok()) return s;
 
-  s = master_.Start({"/usr/sbin/dovecot", "-F", "-c", config_path_}, t + "/dovecot.out");
+  return StartMaster();
+}
+
+Status DovecotInstance::StartMaster() {
+  const std::string& t = tmp_->path();
+  Status s = master_.Start({"/usr/sbin/dovecot", "-F", "-c", config_path_}, t + "/dovecot.out");
   if (!s.ok()) return s;
   bool ready = WaitFor([this] {
     if (!master_.running()) return true;
@@ -257,6 +262,19 @@ Status DovecotInstance::Start(const DovecotOptions& options) {
   }
   if (!ready) return Status::Timeout("dovecot did not become ready", Log());
   return Status::OK();
+}
+
+void DovecotInstance::Kill() {
+  if (master_.pid() <= 0 || master_.exit_code() >= 0) return;
+  master_.Signal(SIGKILL);
+  master_.Wait(milliseconds(10000));
+  master_.KillGroup();
+}
+
+Status DovecotInstance::Restart() {
+  if (!tmp_) return Status::InvalidArgument("Restart() before Start()");
+  if (running()) Stop();
+  return StartMaster();
 }
 
 int DovecotInstance::Stop() {

@@ -67,6 +67,11 @@ class DovecotInstance {
   // Graceful stop; returns the number of processes that had to be killed
   // after the master exited (0 when Dovecot cleaned up after itself).
   int Stop();
+  // SIGKILL to the master and everything in its process group (a crash).
+  void Kill();
+  // Starts Dovecot again on the same configuration, files and ports (after
+  // Kill() or Stop()); waits until it answers, as Start() does.
+  [[nodiscard]] Status Restart();
   bool running() { return master_.running(); }
 
   const std::string& host() const { return host_; }
@@ -102,6 +107,7 @@ class DovecotInstance {
 
  private:
   std::string BuildConfig() const;
+  [[nodiscard]] Status StartMaster();
   std::string PasswordFor(const std::string& user) const;
 
   DovecotOptions options_;

@@ -7,7 +7,8 @@ tests_harness_libmsharness_la_SOURCES = \
 	tests/harness/fake_agent_socket.cc tests/harness/fake_agent_socket.h \
 	tests/harness/metadata.cc tests/harness/metadata.h \
 	tests/harness/process.cc tests/harness/process.h \
+	tests/harness/system_fixture.cc tests/harness/system_fixture.h \
 	tests/harness/temp_dir.cc tests/harness/temp_dir.h \
 	tests/harness/test_certs.cc tests/harness/test_certs.h
-tests_harness_libmsharness_la_CPPFLAGS = $(TEST_CPPFLAGS) $(OPENSSL_CFLAGS)
+tests_harness_libmsharness_la_CPPFLAGS = $(TEST_CPPFLAGS) $(OPENSSL_CFLAGS) $(NLOHMANN_JSON_CFLAGS)
 tests_harness_libmsharness_la_LIBADD = src/common/libmscommon.la $(OPENSSL_LIBS)

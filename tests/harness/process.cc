@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,6 +81,7 @@ Status Process::Start(const std::vector<std::string>& argv, const std::string& o
   }
   ExecArgs exec_args(argv, env);
 
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
     if (out_fd >= 0) close(out_fd);
@@ -87,6 +89,10 @@ Status Process::Start(const std::vector<std::string>& argv, const std::string& o
   }
   if (pid == 0) {
     setsid();
+    // A test that aborts runs no destructor: the child must not outlive it.
+    // (Its own children notice their parent's death: Dovecot's do.)
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     if (out_fd >= 0) {
       dup2(out_fd, STDOUT_FILENO);
       dup2(out_fd, STDERR_FILENO);

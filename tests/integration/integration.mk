@@ -97,3 +97,10 @@ tests_integration_local_mailbox_test_CPPFLAGS = $(TEST_CPPFLAGS) $(LIBEVENT_CFLA
 tests_integration_local_mailbox_test_LDADD = src/sync_agent/libmsagent.la tests/harness/libmsharness.la \
 	$(LIBEVENT_LIBS) $(GTEST_LIBS)
 EXTRA_tests_integration_local_mailbox_test_DEPENDENCIES = $(module_LTLIBRARIES)
+# The whole system end to end (MobilesyncSystem): Dovecot + plugin, server,
+# agent, the MTA stand-in. E2eSync.* need the sync engine (see the file).
+check_PROGRAMS += tests/integration/e2e_sync_test
+tests_integration_e2e_sync_test_SOURCES = tests/integration/e2e_sync_test.cc
+tests_integration_e2e_sync_test_CPPFLAGS = $(TEST_CPPFLAGS) $(NLOHMANN_JSON_CFLAGS)
+tests_integration_e2e_sync_test_LDADD = tests/harness/libmsharness.la $(GTEST_LIBS) $(OPENSSL_LIBS)
+EXTRA_tests_integration_e2e_sync_test_DEPENDENCIES = $(module_LTLIBRARIES) $(sbin_PROGRAMS) $(bin_PROGRAMS)
