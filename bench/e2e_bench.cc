@@ -20,7 +20,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -191,10 +190,13 @@ int main(int argc, char** argv) {
   if (!all) return Fail("the 100 changes never all reached the device", sys);
   double wall = Ms(Clock::now() - t0);
   std::string log = sys.AgentLog().substr(log_offset);
-  std::regex re("update sync, ([0-9]+) actions sent, [0-9]+ received, ([0-9]+) ms");
+  // The agent's "session finished: ok, update sync, N actions sent, M
+  // received, T ms" lines of this part.
   std::string sessions;
-  for (std::sregex_iterator it(log.begin(), log.end(), re), end; it != end; ++it) {
-    sessions += " [" + (*it)[1].str() + " actions in " + (*it)[2].str() + " ms]";
+  const std::string marker = "update sync, ";
+  for (size_t p = log.find(marker); p != std::string::npos; p = log.find(marker, p + 1)) {
+    size_t eol = log.find('\n', p);
+    sessions += " [" + log.substr(p + marker.size(), eol - p - marker.size()) + "]";
   }
   std::printf("update sync of 100 changes: %.1f ms from the IMAP STORE to all 100 read on the "
               "device; agent sessions:%s\n",

@@ -453,6 +453,9 @@ struct LocalMailbox::Impl {
     info.sent_box = sent;
     engine::AgentSnapshot snap;
     snap.uidvalidity = st->inbox_uv;
+    // Mapped messages live in INBOX or Trash, each with its own UIDVALIDITY.
+    snap.mailbox_uidvalidity[kInbox] = st->inbox_uv;
+    if (trash_exists && trash != kInbox) snap.mailbox_uidvalidity[trash] = st->trash_uv;
     std::map<LocalId, const LocalMessage*> by_id;
     for (auto* list : {&st->inbox, &st->trash, &st->sent}) {
       for (const LocalMessage& m : *list) by_id[m.id] = &m;

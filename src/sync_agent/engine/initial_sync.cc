@@ -30,6 +30,23 @@ SyncDecision DecideSyncKind(SyncGeneration agent, SyncGeneration server,
   return {SyncKind::kUpdate, "generation " + std::to_string(agent)};
 }
 
+SyncDecision DecideSyncKind(SyncGeneration agent, SyncGeneration server,
+                            const IdMap& map, uint32_t server_window_count,
+                            const std::map<std::string, uint32_t>& uidvalidities) {
+  // The generation and lost-map rules do not depend on the mailbox: decide
+  // them with an empty map of the right emptiness, then check each pairing.
+  SyncDecision d = DecideSyncKind(agent, server, IdMap(),
+                                  map.empty() ? server_window_count : 0, 0);
+  if (d.kind == SyncKind::kInitial) return d;
+  for (const auto& pair : map.pairs()) {
+    auto it = uidvalidities.find(pair.first.mailbox);
+    if (it == uidvalidities.end() || it->second != pair.first.uidvalidity) {
+      return {SyncKind::kInitial, "UIDVALIDITY of " + pair.first.mailbox + " changed"};
+    }
+  }
+  return d;
+}
+
 InitialSyncPlan PlanInitialSync(const std::vector<LocalMessage>& local,
                                 const std::vector<RemoteMessage>& remote,
                                 const IdMap& map,

@@ -9,6 +9,7 @@
 #ifndef MOBILESYNC_SYNC_AGENT_ENGINE_INITIAL_SYNC_H_
 #define MOBILESYNC_SYNC_AGENT_ENGINE_INITIAL_SYNC_H_
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +35,12 @@ struct SyncDecision {
 SyncDecision DecideSyncKind(SyncGeneration agent, SyncGeneration server,
                             const IdMap& map, uint32_t server_window_count,
                             uint32_t uidvalidity);
+// The same with the current UIDVALIDITY of each mailbox that may hold a
+// mapped message (INBOX and Trash have different ones). A pairing naming a
+// mailbox missing from `uidvalidities` counts as changed.
+SyncDecision DecideSyncKind(SyncGeneration agent, SyncGeneration server,
+                            const IdMap& map, uint32_t server_window_count,
+                            const std::map<std::string, uint32_t>& uidvalidities);
 
 struct InitialSyncPlan {
   // Pairs found by match key (an earlier run copied the message but the

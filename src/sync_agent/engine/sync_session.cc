@@ -308,8 +308,12 @@ void SyncSession::OnHelloReply(const Frame& frame, int64_t now_ms) {
   request_.reset();
   server_generation_ = frame.generation;
   window_policy_.size = frame.window_size;
-  SyncDecision d = DecideSyncKind(snapshot_.generation, frame.generation, map_, frame.window_count,
-                                  snapshot_.uidvalidity);
+  SyncDecision d =
+      snapshot_.mailbox_uidvalidity.empty()
+          ? DecideSyncKind(snapshot_.generation, frame.generation, map_, frame.window_count,
+                           snapshot_.uidvalidity)
+          : DecideSyncKind(snapshot_.generation, frame.generation, map_, frame.window_count,
+                           snapshot_.mailbox_uidvalidity);
   kind_ = d.kind;
   Report(std::string(d.kind == SyncKind::kInitial ? "initial" : "update") + " sync: " + d.reason);
   if (kind_ == SyncKind::kUpdate) {
@@ -330,7 +334,12 @@ void SyncSession::OnHelloReply(const Frame& frame, int64_t now_ms) {
   // exist under those uids; the match keys will pair them again.
   std::vector<LocalId> stale;
   for (const auto& [l, r] : map_.pairs()) {
-    if (l.uidvalidity != snapshot_.uidvalidity) stale.push_back(l);
+    uint32_t current = snapshot_.uidvalidity;
+    if (!snapshot_.mailbox_uidvalidity.empty()) {
+      auto it = snapshot_.mailbox_uidvalidity.find(l.mailbox);
+      current = it == snapshot_.mailbox_uidvalidity.end() ? 0 : it->second;
+    }
+    if (l.uidvalidity != current) stale.push_back(l);
   }
   for (const LocalId& l : stale) RemoveMapping(l);
   phase_ = Phase::kList;

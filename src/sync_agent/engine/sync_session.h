@@ -52,6 +52,10 @@ struct AgentSnapshot {
   std::vector<Action> actions;         // the action list, in order
   std::vector<LocalMessage> messages;  // the mailbox now (any order)
   uint32_t uidvalidity = 0;            // the mailbox's current UIDVALIDITY
+  // When the local side has several mailboxes (Dovecot: INBOX and Trash):
+  // each one's current UIDVALIDITY. Empty: every pairing is checked against
+  // `uidvalidity`.
+  std::map<std::string, uint32_t> mailbox_uidvalidity;
 };
 
 struct SessionOptions {

@@ -199,6 +199,24 @@ TEST(DecideSyncKind, InitialUnlessBothSidesShareAGeneration) {
   EXPECT_EQ(DecideSyncKind(3, 3, IdMap(), 0, 7).kind, SyncKind::kUpdate);
 }
 
+TEST(DecideSyncKind, EachMailboxHasItsOwnUidvalidity) {
+  IdMap map;
+  ASSERT_TRUE(map.Put(LocalId{"INBOX", 7, 1}, 5).ok());
+  ASSERT_TRUE(map.Put(LocalId{"Trash", 9, 4}, 6).ok());
+  std::map<std::string, uint32_t> now = {{"INBOX", 7}, {"Trash", 9}};
+  EXPECT_EQ(DecideSyncKind(3, 3, map, 2, now).kind, SyncKind::kUpdate);
+  now["Trash"] = 10;
+  EXPECT_EQ(DecideSyncKind(3, 3, map, 2, now).kind, SyncKind::kInitial)
+      << "Trash recreated";
+  now.erase("Trash");
+  EXPECT_EQ(DecideSyncKind(3, 3, map, 2, now).kind, SyncKind::kInitial)
+      << "Trash gone";
+  EXPECT_EQ(DecideSyncKind(3, 4, map, 2, {{"INBOX", 7}, {"Trash", 9}}).kind,
+            SyncKind::kInitial);
+  EXPECT_EQ(DecideSyncKind(3, 3, IdMap(), 2, {{"INBOX", 7}}).kind, SyncKind::kInitial)
+      << "lost id map";
+}
+
 TEST(InitialSync, EmptyRemoteListDeletesNothing) {
   std::vector<LocalMessage> local = {{L(1), Meta("a", 1)},
                                      {L(2), Meta("b", 2)}};
