@@ -625,7 +625,8 @@ struct LocalMailbox::Impl {
     auto fin = [op, done](const Status& s, const LocalId& id) {
       if (s.ok()) return done(s, id);
       std::string subject = op.local.valid() ? " " + engine::ToString(op.local) : "";
-      if (op.kind == OpKind::kSubmitMessage || op.kind == OpKind::kFileInSent) {
+      if (op.kind == OpKind::kSubmitMessage || op.kind == OpKind::kFileInSent ||
+          op.kind == OpKind::kAppendLocal) {
         subject = " remote " + std::to_string(op.message.id);
       }
       // Keep the cause's kind, name the op and its subject.
@@ -876,25 +877,26 @@ struct LocalMailbox::Impl {
                        }));
       };
       if (message_id.empty()) return append();
-      Select(sent, [this, message_id, append, k](const Status& s2, uint32_t, uint64_t exists,
-                                                 bool missing) {
-        if (!s2.ok()) return k(s2);
-        if (missing || exists == 0) return append();
-        auto found = std::make_shared<bool>(false);
-        imap::CommandBuilder b(client->HasCapability("LITERAL+"));
-        b.Raw("UID SEARCH HEADER Message-ID ").String(message_id);
-        client->Command(b.Finish(), Guard([found, append, k](const CommandResult& r) {
-                          if (!r.status.ok())
-                            return k(Status::Unavailable("UID SEARCH failed", r.text));
-                          if (*found) return k(Status::OK());  // filed before
-                          append();
-                        }),
-                        [found](const imap::ImapResponse& r) {
-                          if (r.name != "SEARCH") return false;
-                          if (!r.args.empty()) *found = true;
-                          return true;
-                        });
-      });
+      Select(sent,
+             [this, message_id, append, k](const Status& s2, uint32_t, uint64_t, bool missing) {
+               if (!s2.ok()) return k(s2);
+               // Always searched: a cached selection's EXISTS may be stale.
+               if (missing) return append();
+               auto found = std::make_shared<bool>(false);
+               imap::CommandBuilder b(client->HasCapability("LITERAL+"));
+               b.Raw("UID SEARCH HEADER Message-ID ").String(message_id);
+               client->Command(b.Finish(), Guard([found, append, k](const CommandResult& r) {
+                                 if (!r.status.ok())
+                                   return k(Status::Unavailable("UID SEARCH failed", r.text));
+                                 if (*found) return k(Status::OK());  // filed before
+                                 append();
+                               }),
+                               [found](const imap::ImapResponse& r) {
+                                 if (r.name != "SEARCH") return false;
+                                 if (!r.args.empty()) *found = true;
+                                 return true;
+                               });
+             });
     });
   }
 
