@@ -518,11 +518,14 @@ struct LocalMailbox::Impl {
       Status s = plugin::ParseActionValue(*value, &rec);
       if (s.ok()) s = plugin::ValidateActionRecord(rec);
       if (!s.ok()) {
-        // Kept (docs/attributes.md): a full resync replaces its replay.
+        // It cannot be replayed; a full resync (a list comparison) covers
+        // whatever change it recorded. Deleted once the generation is gone,
+        // like a resync entry: kept, it would force an initial sync forever.
         ++info.corrupt_entries;
         resync = true;
         LogWarning(user, "corrupt action entry " + EscapeForLog(key, 200) + ": " + s.ToString() +
-                             "; full resync");
+                             "; full resync, entry deleted");
+        late.push_back(MetadataMap{{key, std::nullopt}});
         continue;
       }
       if (rec.kind == plugin::ActionKind::kResync) {
