@@ -68,6 +68,7 @@ start() {
   setsid "$@" >>"$log" 2>&1 &
   pids+=($!)
   eval "${name}_pid=$!"
+  disown $!  # killed by PID at teardown; no job-control chatter
 }
 free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 sha256() { printf %s "$1" | sha256sum | cut -d' ' -f1; }

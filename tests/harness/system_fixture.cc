@@ -16,7 +16,9 @@
 namespace mobilesync::testing {
 namespace {
 
-std::string Bin(const std::string& rel) { return BuildDir() + "/src/" + rel; }
+std::string Bin(const std::string& rel) {
+  return BuildDir() + "/src/" + rel;
+}
 
 std::string Sha256Hex(const std::string& data) {
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -68,7 +70,9 @@ bool MailGroup(gid_t* gid) {
 
 }  // namespace
 
-std::string DeviceToken(const std::string& user) { return user + "-e2e-device-token-0123456789"; }
+std::string DeviceToken(const std::string& user) {
+  return user + "-e2e-device-token-0123456789";
+}
 
 MobilesyncSystem::~MobilesyncSystem() {
   if (agent_.running()) agent_.Stop(milliseconds(5000));
@@ -87,6 +91,7 @@ Status MobilesyncSystem::Start(const SystemOptions& options) {
   if (!s.ok()) return s;
 
   DovecotOptions d;
+  d.mail_debug = options_.mail_debug;
   for (const auto& u : options_.users) {
     d.users.push_back({u, u + "-pw", "userdb_mobilesync_enabled=yes"});
   }
@@ -132,14 +137,15 @@ Status MobilesyncSystem::WriteFiles() {
     users += (users.empty() ? "" : ",") + u;
     auto w = options_.windows.find(u);
     devices += u + "  token_sha256=" + Sha256Hex(DeviceToken(u)) + "  address=" + u + "@" +
-               kLocalDomain + (w == options_.windows.end() ? "" : "  window=" + std::to_string(w->second)) +
-               "\n";
+               kLocalDomain +
+               (w == options_.windows.end() ? "" : "  window=" + std::to_string(w->second)) + "\n";
     if (s.ok()) s = WriteFile(token_file(u), DeviceToken(u) + "\n", 0600);
   }
   if (s.ok()) {
     s = WriteFile(tmp_.Sub("agents"),
                   "# the organisation's agent: deployment token, serves these users\n"
-                  "corp  token_sha256=" + Sha256Hex(kSystemAgentToken) + "  users=" + users + "\n",
+                  "corp  token_sha256=" +
+                      Sha256Hex(kSystemAgentToken) + "  users=" + users + "\n",
                   0600);
   }
   if (s.ok()) s = WriteFile(tmp_.Sub("devices"), devices, 0600);
@@ -152,23 +158,19 @@ Status MobilesyncSystem::WriteFiles() {
   if (!s.ok()) return s;
   const std::string conf =
       "listen = 127.0.0.1:" + std::to_string(server_port_) + "\n" +
-      "tls_cert_file = " + server_cert_.cert + "\n" +
-      "tls_key_file = " + server_cert_.key + "\n" +
-      "agents_file = " + tmp_.Sub("agents") + "\n" +
-      "database = " + tmp_.Sub("server.db") + "\n" +
-      "default_window = 10\n" +
-      "device_api_listen = " + api() + "\n" +
+      "tls_cert_file = " + server_cert_.cert + "\n" + "tls_key_file = " + server_cert_.key + "\n" +
+      "agents_file = " + tmp_.Sub("agents") + "\n" + "database = " + tmp_.Sub("server.db") + "\n" +
+      "default_window = 10\n" + "device_api_listen = " + api() + "\n" +
       "devices_file = " + tmp_.Sub("devices") + "\n" +
       "smtp = 127.0.0.1:" + std::to_string(smtp_port_) + "\n" +
       "trigger_secret_file = " + tmp_.Sub("server-trigger.secret") + "\n" +
-      "trigger_from = mobilesync@remote.example\n" +
-      "log_level = " + options_.log_level + "\n";
+      "trigger_from = mobilesync@remote.example\n" + "log_level = " + options_.log_level + "\n";
   return WriteFile(server_config(), conf, 0644);
 }
 
 Status MobilesyncSystem::StartMta() {
-  Status s = mta_.Start({"/usr/bin/python3", SourceDir() + "/scripts/ms-mta.py", "smtpd", "--listen",
-                         "127.0.0.1:" + std::to_string(smtp_port_), "--lmtp",
+  Status s = mta_.Start({"/usr/bin/python3", SourceDir() + "/scripts/ms-mta.py", "smtpd",
+                         "--listen", "127.0.0.1:" + std::to_string(smtp_port_), "--lmtp",
                          "127.0.0.1:" + std::to_string(dovecot_.lmtp_port()), "--local-domain",
                          kLocalDomain, "--spool", tmp_.Sub("mta")},
                         tmp_.Sub("mta.log"));
@@ -177,8 +179,8 @@ Status MobilesyncSystem::StartMta() {
         if (!mta_.running()) return true;
         LineSocket probe;
         std::string greeting;
-        return probe.Connect("127.0.0.1", smtp_port_, 1000).ok() && probe.ReadLine(&greeting).ok() &&
-               greeting.rfind("220", 0) == 0;
+        return probe.Connect("127.0.0.1", smtp_port_, 1000).ok() &&
+               probe.ReadLine(&greeting).ok() && greeting.rfind("220", 0) == 0;
       }) ||
       !mta_.running()) {
     return Status::Unavailable("ms-mta smtpd did not start", ReadLog("mta.log"));
@@ -205,40 +207,34 @@ Status MobilesyncSystem::WriteAgentConfig() {
   // The sendmail program the agent submits with: ms-mta.py, told where
   // Dovecot's LMTP and the spool are (the agent may not pass our env on).
   const std::string wrapper = tmp_.Sub("sendmail");
-  Status s = WriteFile(wrapper,
-                       "#!/bin/sh\n"
-                       "MS_MTA_LMTP=127.0.0.1:" + std::to_string(dovecot_.lmtp_port()) +
-                           " MS_MTA_SPOOL=" + tmp_.Sub("mta") + " MS_MTA_LOCAL_DOMAIN=" +
-                           kLocalDomain + " exec /usr/bin/python3 " + SourceDir() +
-                           "/scripts/ms-mta.py sendmail \"$@\"\n",
-                       0755);
+  Status s =
+      WriteFile(wrapper,
+                "#!/bin/sh\n"
+                "MS_MTA_LMTP=127.0.0.1:" +
+                    std::to_string(dovecot_.lmtp_port()) + " MS_MTA_SPOOL=" + tmp_.Sub("mta") +
+                    " MS_MTA_LOCAL_DOMAIN=" + kLocalDomain + " exec /usr/bin/python3 " +
+                    SourceDir() + "/scripts/ms-mta.py sendmail \"$@\"\n",
+                0755);
   if (!s.ok()) return s;
   std::string base =
-      "server = 127.0.0.1:" + std::to_string(server_port_) + "\n" +
-      "server_name = localhost\n" +
+      "server = 127.0.0.1:" + std::to_string(server_port_) + "\n" + "server_name = localhost\n" +
       "tls_ca_file = " + ca_.ca_paths().cert + "\n" +
-      "deployment_token_file = " + tmp_.Sub("agent.token") + "\n" +
-      "connect_timeout = 5s\n" +
+      "deployment_token_file = " + tmp_.Sub("agent.token") + "\n" + "connect_timeout = 5s\n" +
       "keepalive_interval = " + options_.keepalive_interval + "\n" +
       "reconnect_min = " + options_.reconnect_min + "\n" +
       "reconnect_max = " + options_.reconnect_max + "\n" +
       "imap = 127.0.0.1:" + std::to_string(dovecot_.imap_port()) + "\n" +
       "master_user = " + dovecot_.options().master_user + "\n" +
       "master_password_file = " + tmp_.Sub("master.pw") + "\n" +
-      "trigger_secret_file = " + tmp_.Sub("trigger.secret") + "\n" +
-      "imap_timeout = 20s\n" +
+      "trigger_secret_file = " + tmp_.Sub("trigger.secret") + "\n" + "imap_timeout = 20s\n" +
       "control_socket = " + control_socket() + "\n" +
       // The plugin runs as the mail user: it must be let in.
-      (geteuid() == 0 ? "control_group = mail\n" : "") +
-      "state_dir = " + tmp_.Sub("agent-state") + "\n" +
-      "sync_interval = " + options_.sync_interval + "\n" +
-      "coalesce_delay = " + options_.coalesce_delay + "\n" +
-      "retry_min = 200ms\n" +
-      "retry_max = 2s\n" +
-      "max_sessions = 4\n" +
-      "shutdown_timeout = 5s\n" +
-      "doveadm_config = " + dovecot_.config_path() + "\n" +
-      "log_level = " + options_.log_level + "\n";
+      (geteuid() == 0 ? "control_group = mail\n" : "") + "state_dir = " + tmp_.Sub("agent-state") +
+      "\n" + "sync_interval = " + options_.sync_interval + "\n" +
+      "coalesce_delay = " + options_.coalesce_delay + "\n" + "retry_min = 200ms\n" +
+      "retry_max = 2s\n" + "max_sessions = 4\n" + "shutdown_timeout = 5s\n" +
+      "doveadm_config = " + dovecot_.config_path() + "\n" + "log_level = " + options_.log_level +
+      "\n";
   // sendmail_path arrives with the sync engine (MailSubmitter); an agent
   // without it refuses the unknown key, so ask the agent itself.
   const std::string with_sendmail = base + "sendmail_path = " + wrapper + "\n";
@@ -273,8 +269,9 @@ Status MobilesyncSystem::StartAgent() {
 }
 
 Status MobilesyncSystem::WaitForHandshake(size_t offset, milliseconds timeout) {
-  if (WaitFor([&] { return AgentLog().find("remote: handshake done", offset) != std::string::npos; },
-              timeout)) {
+  if (WaitFor(
+          [&] { return AgentLog().find("remote: handshake done", offset) != std::string::npos; },
+          timeout)) {
     return Status::OK();
   }
   return Status::Timeout("agent did not complete the handshake with the server",
@@ -289,7 +286,9 @@ Status MobilesyncSystem::RestartAgent() {
   if (agent_.running()) KillAgent();
   return StartAgent();
 }
-int MobilesyncSystem::StopAgent() { return agent_.Stop(milliseconds(15000)); }
+int MobilesyncSystem::StopAgent() {
+  return agent_.Stop(milliseconds(15000));
+}
 
 void MobilesyncSystem::KillServer() {
   server_.Signal(SIGKILL);
@@ -300,8 +299,12 @@ Status MobilesyncSystem::RestartServer() {
   return StartServer();
 }
 
-void MobilesyncSystem::KillDovecot() { dovecot_.Kill(); }
-Status MobilesyncSystem::RestartDovecot() { return dovecot_.Restart(); }
+void MobilesyncSystem::KillDovecot() {
+  dovecot_.Kill();
+}
+Status MobilesyncSystem::RestartDovecot() {
+  return dovecot_.Restart();
+}
 
 void MobilesyncSystem::KillMta() {
   mta_.Signal(SIGKILL);
@@ -353,11 +356,14 @@ bool MobilesyncSystem::AgentConnected() {
 
 // --------------------------------------------------------------- device
 
-DeviceResult MobilesyncSystem::Device(const std::string& user,
-                                      const std::vector<std::string>& args,
+DeviceResult MobilesyncSystem::Device(const std::string& user, const std::vector<std::string>& args,
                                       const std::string& stdin_data) {
-  std::vector<std::string> argv = {Bin("sync_server/mobilesync-device"), "--api", api(),
-                                   "--token-file", token_file(user), "--json"};
+  std::vector<std::string> argv = {Bin("sync_server/mobilesync-device"),
+                                   "--api",
+                                   api(),
+                                   "--token-file",
+                                   token_file(user),
+                                   "--json"};
   argv.insert(argv.end(), args.begin(), args.end());
   CommandResult r;
   DeviceResult out;
@@ -414,10 +420,11 @@ Status MobilesyncSystem::DeviceInject(const std::string& user, const std::string
   LineSocket sock;
   Status s = sock.Connect("127.0.0.1", api_port_);
   if (s.ok()) {
-    s = sock.Send("POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                  "Authorization: Bearer " + DeviceToken(user) +
-                  "\r\nContent-Type: application/json\r\nContent-Length: " +
-                  std::to_string(payload.size()) + "\r\n\r\n" + payload);
+    s = sock.Send(
+        "POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        "Authorization: Bearer " +
+        DeviceToken(user) + "\r\nContent-Type: application/json\r\nContent-Length: " +
+        std::to_string(payload.size()) + "\r\n\r\n" + payload);
   }
   std::string status_line, line, response;
   if (s.ok()) s = sock.ReadLine(&status_line);
@@ -467,7 +474,8 @@ Status MobilesyncSystem::ImapList(const std::string& user, const std::string& ma
   ImapResponse r;
   s = imap.Command("EXAMINE " + ImapQuote(mailbox), &r);
   if (s.ok() && !r.ok()) s = Status::IOError("EXAMINE " + mailbox, r.tagged);
-  if (s.ok()) s = imap.Command("UID FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT MESSAGE-ID)])", &r);
+  if (s.ok())
+    s = imap.Command("UID FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT MESSAGE-ID)])", &r);
   if (s.ok() && !r.ok()) s = Status::IOError("UID FETCH", r.tagged);
   imap.Logout();
   if (!s.ok()) return s;
@@ -476,7 +484,8 @@ Status MobilesyncSystem::ImapList(const std::string& user, const std::string& ma
     ImapMessage m;
     const std::string head = line.substr(0, line.find('\n'));
     size_t p = head.find("UID ");
-    if (p != std::string::npos) m.uid = static_cast<uint32_t>(strtoul(head.c_str() + p + 4, nullptr, 10));
+    if (p != std::string::npos)
+      m.uid = static_cast<uint32_t>(strtoul(head.c_str() + p + 4, nullptr, 10));
     p = head.find("FLAGS (");
     if (p != std::string::npos) {
       size_t end = head.find(')', p);
@@ -521,8 +530,8 @@ Status MobilesyncSystem::ImapSetSeen(const std::string& user, const std::string&
   Status s = ImapLogin(user, &imap);
   if (s.ok()) s = Run(&imap, "SELECT " + ImapQuote(mailbox));
   if (s.ok()) {
-    s = Run(&imap, "UID STORE " + std::to_string(uid) + (seen ? " +" : " -") +
-                       "FLAGS.SILENT (\\Seen)");
+    s = Run(&imap,
+            "UID STORE " + std::to_string(uid) + (seen ? " +" : " -") + "FLAGS.SILENT (\\Seen)");
   }
   imap.Logout();
   return s;
@@ -588,7 +597,9 @@ std::vector<SubmittedMail> MobilesyncSystem::Submitted() const {
   return out;
 }
 
-std::string MobilesyncSystem::MtaLog() const { return ReadLog("mta/mta.log"); }
+std::string MobilesyncSystem::MtaLog() const {
+  return ReadLog("mta/mta.log");
+}
 
 // ----------------------------------------------------------------- logs
 
@@ -597,8 +608,12 @@ std::string MobilesyncSystem::ReadLog(const std::string& name) const {
   (void)ReadFile(tmp_.Sub(name), &text);
   return text;
 }
-std::string MobilesyncSystem::AgentLog() const { return ReadLog("agent.log"); }
-std::string MobilesyncSystem::ServerLog() const { return ReadLog("server.log"); }
+std::string MobilesyncSystem::AgentLog() const {
+  return ReadLog("agent.log");
+}
+std::string MobilesyncSystem::ServerLog() const {
+  return ReadLog("server.log");
+}
 
 std::string MobilesyncSystem::Logs(size_t bytes) const {
   std::string out;
@@ -609,7 +624,13 @@ std::string MobilesyncSystem::Logs(size_t bytes) const {
   section("server (" + tmp_.Sub("server.log") + ")", ServerLog());
   section("mta (" + tmp_.Sub("mta.log") + ")", ReadLog("mta.log"));
   if (!dovecot_.config_path().empty()) {
-    section("dovecot (" + dovecot_.dir() + "/dovecot.log)", dovecot_.Log());
+    // Without its debug lines: the plugin's info, warnings and errors.
+    std::istringstream in(dovecot_.Log());
+    std::string line, kept;
+    while (std::getline(in, line)) {
+      if (line.find(": Debug: ") == std::string::npos) kept += line + "\n";
+    }
+    section("dovecot (" + dovecot_.dir() + "/dovecot.log, no debug lines)", kept);
   }
   return out;
 }

@@ -62,6 +62,8 @@ struct SystemOptions {
   bool start_agent = true;
   // Log level of the agent and the server.
   std::string log_level = "debug";
+  // Dovecot's mail_debug (very chatty: every attribute lookup).
+  bool mail_debug = false;
 };
 
 // A message as the device sees it (GET /v1/messages).

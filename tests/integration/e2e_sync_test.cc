@@ -63,18 +63,17 @@ class E2eBase : public ::testing::Test {
   // A forced, waited-for session, then polling for the visible outcome
   // (the session that --wait waited for may be followed by the one that
   // carries the change, e.g. when the change's poke arrived mid-session).
-  void SyncUntil(const std::string& user, const std::function<bool()>& visible,
-                 const std::string& what) {
+  // Use as ASSERT_TRUE(SyncUntil(...)) << what.
+  bool SyncUntil(const std::string& user, const std::function<bool()>& visible) {
     Status s = sys_.SyncWait(user);
-    ASSERT_TRUE(s.ok()) << s.ToString();
-    ASSERT_TRUE(WaitFor(
+    if (!s.ok()) ADD_FAILURE() << s.ToString();
+    return WaitFor(
         [&] {
           if (visible()) return true;
           (void)sys_.SyncWait(user);
           return visible();
         },
-        kSyncDeadline))
-        << what;
+        kSyncDeadline);
   }
 
   MobilesyncSystem sys_;
@@ -91,8 +90,9 @@ TEST_F(E2eFixture, StartsAndHandshakes) {
   EXPECT_TRUE(sys_.dovecot().running());
   // The agent authenticated with its deployment token, on both sides' logs.
   EXPECT_NE(sys_.AgentLog().find("remote: handshake done"), std::string::npos) << sys_.Logs();
-  EXPECT_TRUE(WaitFor([&] { return sys_.ServerLog().find(": authenticated (window") != std::string::npos; }))
-      << sys_.ServerLog();
+  EXPECT_TRUE(WaitFor([&] {
+    return sys_.ServerLog().find(": authenticated (window") != std::string::npos;
+  })) << sys_.ServerLog();
   EXPECT_TRUE(WaitFor([&] { return sys_.AgentConnected(); }));
 
   CommandResult r = sys_.Ctl({"status"});
@@ -150,10 +150,13 @@ TEST_F(E2eFixture, TriggerMailReachesTheAgent) {
   DeviceResult d = sys_.Device("alice", {"sync-now"});
   ASSERT_EQ(d.exit_code, 0) << d.output;
   EXPECT_EQ(d.json.value("via", std::string()), "trigger-mail") << d.output;
-  EXPECT_TRUE(WaitFor([&] { return sys_.MtaLog().find("to=alice@example.test local=alice") != std::string::npos; }))
-      << sys_.Logs();
+  EXPECT_TRUE(WaitFor([&] {
+    return sys_.MtaLog().find("to=alice@example.test local=alice") != std::string::npos;
+  })) << sys_.Logs();
   EXPECT_TRUE(WaitFor(
-      [&] { return Count(sys_.AgentLog(), "user=alice: session started (trigger message)") > before; },
+      [&] {
+        return Count(sys_.AgentLog(), "user=alice: session started (trigger message)") > before;
+      },
       kPushDeadline))
       << sys_.Logs();
   // Swallowed: alice never sees it.
@@ -211,7 +214,8 @@ class E2eSync : public E2eBase {
 
 TEST_F(E2eSync, DeliveryAppearsOnTheDevice) {
   ASSERT_TRUE(sys_.Deliver("alice", "hello device").ok());
-  SyncUntil("alice", [&] { return DeviceCount("alice", "hello device") == 1; }, "delivery not on the device");
+  ASSERT_TRUE(SyncUntil("alice", [&] { return DeviceCount("alice", "hello device") == 1; }))
+      << "delivery not on the device";
   DeviceMessage m = MustFindOnDevice("alice", "hello device");
   EXPECT_EQ(m.state, "unread");
   EXPECT_GT(m.id, 0u);
@@ -239,34 +243,36 @@ TEST_F(E2eSync, DeliveryIsPushedByThePokeAlone) {
 
 TEST_F(E2eSync, ReadOnTheDeviceBecomesSeenInImap) {
   ASSERT_TRUE(sys_.Deliver("alice", "read me").ok());
-  SyncUntil("alice", [&] { return DeviceCount("alice", "read me") == 1; }, "not on the device");
+  ASSERT_TRUE(SyncUntil("alice", [&] { return DeviceCount("alice", "read me") == 1; }))
+      << "not on the device";
   DeviceMessage m = MustFindOnDevice("alice", "read me");
   DeviceResult d = sys_.Device("alice", {"read", std::to_string(m.id)});
   ASSERT_EQ(d.exit_code, 0) << d.output;
   EXPECT_EQ(d.json.value("state", std::string()), "read");
-  SyncUntil("alice", [&] {
+  ASSERT_TRUE(SyncUntil("alice", [&] {
     ImapMessage im;
     return sys_.ImapFind("alice", "INBOX", "read me", &im) && im.seen();
-  }, "device read did not become \\Seen");
+  })) << "device read did not become \\Seen";
   d = sys_.Device("alice", {"unread", std::to_string(m.id)});
   ASSERT_EQ(d.exit_code, 0) << d.output;
-  SyncUntil("alice", [&] {
+  ASSERT_TRUE(SyncUntil("alice", [&] {
     ImapMessage im;
     return sys_.ImapFind("alice", "INBOX", "read me", &im) && !im.seen();
-  }, "device unread did not clear \\Seen");
+  })) << "device unread did not clear \\Seen";
 }
 
 TEST_F(E2eSync, SeenInImapShowsReadOnTheDevice) {
   ASSERT_TRUE(sys_.Deliver("alice", "seen locally").ok());
-  SyncUntil("alice", [&] { return DeviceState("alice", "seen locally") == "unread"; }, "not on the device");
+  ASSERT_TRUE(SyncUntil("alice", [&] { return DeviceState("alice", "seen locally") == "unread"; }))
+      << "not on the device";
   ImapMessage im;
   ASSERT_TRUE(sys_.ImapFind("alice", "INBOX", "seen locally", &im));
   ASSERT_TRUE(sys_.ImapSetSeen("alice", "INBOX", im.uid, true).ok());
-  SyncUntil("alice", [&] { return DeviceState("alice", "seen locally") == "read"; },
-            "\\Seen did not show as read");
+  ASSERT_TRUE(SyncUntil("alice", [&] { return DeviceState("alice", "seen locally") == "read"; }))
+      << "\\Seen did not show as read";
   ASSERT_TRUE(sys_.ImapSetSeen("alice", "INBOX", im.uid, false).ok());
-  SyncUntil("alice", [&] { return DeviceState("alice", "seen locally") == "unread"; },
-            "-\\Seen did not show as unread");
+  ASSERT_TRUE(SyncUntil("alice", [&] { return DeviceState("alice", "seen locally") == "unread"; }))
+      << "-\\Seen did not show as unread";
 }
 
 // A move to Trash in IMAP: the device shows the message in Trash (state
@@ -274,7 +280,8 @@ TEST_F(E2eSync, SeenInImapShowsReadOnTheDevice) {
 // restores it.
 TEST_F(E2eSync, MoveToTrashInImapLeavesTheDeviceInbox) {
   ASSERT_TRUE(sys_.Deliver("alice", "trash me").ok());
-  SyncUntil("alice", [&] { return DeviceState("alice", "trash me") == "unread"; }, "not on the device");
+  ASSERT_TRUE(SyncUntil("alice", [&] { return DeviceState("alice", "trash me") == "unread"; }))
+      << "not on the device";
   ImapMessage im;
   ASSERT_TRUE(sys_.ImapFind("alice", "INBOX", "trash me", &im));
   ASSERT_TRUE(sys_.ImapMove("alice", "INBOX", im.uid, "Trash").ok());
@@ -282,44 +289,47 @@ TEST_F(E2eSync, MoveToTrashInImapLeavesTheDeviceInbox) {
     std::string st = DeviceState("alice", "trash me");
     return st == "trash" || st.empty();
   };
-  SyncUntil("alice", out_of_inbox, "still in the device's inbox after a move to Trash");
+  ASSERT_TRUE(SyncUntil("alice", out_of_inbox))
+      << "still in the device's inbox after a move to Trash";
   EXPECT_EQ(DeviceState("alice", "trash me"), "trash") << "expected in the device's Trash";
   ASSERT_TRUE(sys_.ImapFind("alice", "Trash", "trash me", &im));
   ASSERT_TRUE(sys_.ImapMove("alice", "Trash", im.uid, "INBOX").ok());
-  SyncUntil("alice", [&] { return DeviceState("alice", "trash me") == "unread"; },
-            "restore from Trash in IMAP not shown on the device");
+  ASSERT_TRUE(SyncUntil("alice", [&] { return DeviceState("alice", "trash me") == "unread"; }))
+      << "restore from Trash in IMAP not shown on the device";
   EXPECT_EQ(DeviceCount("alice", "trash me"), 1u);
 }
 
 TEST_F(E2eSync, DeviceTrashRestoreDestroyReachImap) {
   ASSERT_TRUE(sys_.Deliver("alice", "keep me").ok());
   ASSERT_TRUE(sys_.Deliver("alice", "destroy me").ok());
-  SyncUntil("alice", [&] {
+  ASSERT_TRUE(SyncUntil("alice", [&] {
     return DeviceCount("alice", "keep me") == 1 && DeviceCount("alice", "destroy me") == 1;
-  }, "not on the device");
+  })) << "not on the device";
   DeviceMessage keep = MustFindOnDevice("alice", "keep me");
   DeviceMessage destroy = MustFindOnDevice("alice", "destroy me");
 
   DeviceResult d = sys_.Device("alice", {"trash", std::to_string(keep.id)});
   ASSERT_EQ(d.exit_code, 0) << d.output;
-  SyncUntil("alice", [&] {
-    return ImapCount("alice", "INBOX", "keep me") == 0 && ImapCount("alice", "Trash", "keep me") == 1;
-  }, "device trash not replayed in IMAP");
+  ASSERT_TRUE(SyncUntil("alice", [&] {
+    return ImapCount("alice", "INBOX", "keep me") == 0 &&
+           ImapCount("alice", "Trash", "keep me") == 1;
+  })) << "device trash not replayed in IMAP";
 
   d = sys_.Device("alice", {"restore", std::to_string(keep.id)});
   ASSERT_EQ(d.exit_code, 0) << d.output;
-  SyncUntil("alice", [&] {
-    return ImapCount("alice", "INBOX", "keep me") == 1 && ImapCount("alice", "Trash", "keep me") == 0;
-  }, "device restore not replayed in IMAP");
+  ASSERT_TRUE(SyncUntil("alice", [&] {
+    return ImapCount("alice", "INBOX", "keep me") == 1 &&
+           ImapCount("alice", "Trash", "keep me") == 0;
+  })) << "device restore not replayed in IMAP";
   EXPECT_NE(DeviceState("alice", "keep me"), "trash");
 
   d = sys_.Device("alice", {"destroy", std::to_string(destroy.id)});
   ASSERT_EQ(d.exit_code, 0) << d.output;
   EXPECT_EQ(d.json.value("state", std::string()), "destroyed");
-  SyncUntil("alice", [&] {
+  ASSERT_TRUE(SyncUntil("alice", [&] {
     return ImapCount("alice", "INBOX", "destroy me") == 0 &&
            ImapCount("alice", "Trash", "destroy me") == 0;
-  }, "device destroy not replayed in IMAP");
+  })) << "device destroy not replayed in IMAP";
   EXPECT_EQ(DeviceCount("alice", "destroy me"), 0u);
   EXPECT_EQ(ImapCount("alice", "INBOX", "keep me"), 1u);
 }
@@ -329,18 +339,21 @@ TEST_F(E2eSync, DeviceTrashRestoreDestroyReachImap) {
 TEST_F(E2eSync, ComposeViaSyncIsSubmittedAndFiledInSent) {
   ASSERT_TRUE(sys_.SyncWait("alice").ok());
   DeviceResult d = sys_.Device(
-      "alice", {"compose", "--to", "friend@elsewhere.test", "--subject", "from my phone", "--via-sync"},
+      "alice",
+      {"compose", "--to", "friend@elsewhere.test", "--subject", "from my phone", "--via-sync"},
       "Sent through the organisation.\n");
   ASSERT_EQ(d.exit_code, 0) << d.output;
   EXPECT_EQ(d.json.value("via", std::string()), "sync") << d.output;
   EXPECT_EQ(d.json.value("queued", false), true) << d.output;
-  SyncUntil("alice", [&] {
+  ASSERT_TRUE(SyncUntil("alice", [&] {
     return !sys_.Submitted().empty() && ImapCount("alice", "Sent", "from my phone") == 1;
-  }, "not submitted and filed in Sent");
+  })) << "not submitted and filed in Sent";
   auto sent = sys_.Submitted();
   ASSERT_EQ(sent.size(), 1u) << "submitted more than once";
-  EXPECT_NE(sent[0].log_line.find("from=alice@example.test"), std::string::npos) << sent[0].log_line;
-  EXPECT_NE(sent[0].log_line.find("to=friend@elsewhere.test"), std::string::npos) << sent[0].log_line;
+  EXPECT_NE(sent[0].log_line.find("from=alice@example.test"), std::string::npos)
+      << sent[0].log_line;
+  EXPECT_NE(sent[0].log_line.find("to=friend@elsewhere.test"), std::string::npos)
+      << sent[0].log_line;
   EXPECT_NE(sent[0].log_line.find("subject=from my phone"), std::string::npos) << sent[0].log_line;
   EXPECT_NE(sent[0].message.find("Sent through the organisation."), std::string::npos);
   // Not in the inbox; another session submits nothing more.
@@ -356,8 +369,8 @@ TEST_F(E2eSync, MailArrivingOnTheMobileSideIsInsertedLocally) {
   uint64_t id = 0;
   Status s = sys_.DeviceInject("alice", "from-mobile", static_cast<int64_t>(time(nullptr)), &id);
   ASSERT_TRUE(s.ok()) << s.ToString();
-  SyncUntil("alice", [&] { return ImapCount("alice", "INBOX", "from-mobile") == 1; },
-            "mobile-side mail not inserted in IMAP");
+  ASSERT_TRUE(SyncUntil("alice", [&] { return ImapCount("alice", "INBOX", "from-mobile") == 1; }))
+      << "mobile-side mail not inserted in IMAP";
   ASSERT_TRUE(sys_.SyncWait("alice").ok());
   EXPECT_EQ(ImapCount("alice", "INBOX", "from-mobile"), 1u) << "inserted twice";
   EXPECT_EQ(DeviceCount("alice", "from-mobile"), 1u);
@@ -372,21 +385,22 @@ TEST_F(E2eSync, DeviceHoldsExactlyTheNNewest) {
   }
   auto window_is = [&](int first, int last) {
     std::vector<DeviceMessage> list;
-    if (!sys_.DeviceList("alice", &list).ok() || list.size() != static_cast<size_t>(kN)) return false;
+    if (!sys_.DeviceList("alice", &list).ok() || list.size() != static_cast<size_t>(kN))
+      return false;
     for (int i = first; i <= last; ++i) {
       if (DeviceCount("alice", "w" + std::to_string(i)) != 1) return false;
     }
     return true;
   };
-  SyncUntil("alice", [&] { return window_is(kTotal - kN + 1, kTotal); },
-            "device does not hold exactly the 6 newest");
+  ASSERT_TRUE(SyncUntil("alice", [&] { return window_is(kTotal - kN + 1, kTotal); }))
+      << "device does not hold exactly the 6 newest";
   std::vector<ImapMessage> inbox;
   ASSERT_TRUE(sys_.ImapList("alice", "INBOX", &inbox).ok());
   EXPECT_EQ(inbox.size(), static_cast<size_t>(kTotal));
   // One more: the oldest of the window leaves it, locally nothing goes.
   ASSERT_TRUE(sys_.Deliver("alice", "w10").ok());
-  SyncUntil("alice", [&] { return window_is(kTotal - kN + 2, kTotal + 1); },
-            "window did not slide");
+  ASSERT_TRUE(SyncUntil("alice", [&] { return window_is(kTotal - kN + 2, kTotal + 1); }))
+      << "window did not slide";
   EXPECT_EQ(DeviceCount("alice", "w" + std::to_string(kTotal - kN + 1)), 0u);
   ASSERT_TRUE(sys_.ImapList("alice", "INBOX", &inbox).ok());
   EXPECT_EQ(inbox.size(), static_cast<size_t>(kTotal + 1));
@@ -395,8 +409,9 @@ TEST_F(E2eSync, DeviceHoldsExactlyTheNNewest) {
 TEST_F(E2eSync, UsersAreIsolated) {
   ASSERT_TRUE(sys_.Deliver("alice", "for alice only").ok());
   ASSERT_TRUE(sys_.Deliver("bob", "for bob only").ok());
-  SyncUntil("alice", [&] { return DeviceCount("alice", "for alice only") == 1; }, "alice");
-  SyncUntil("bob", [&] { return DeviceCount("bob", "for bob only") == 1; }, "bob");
+  ASSERT_TRUE(SyncUntil("alice", [&] { return DeviceCount("alice", "for alice only") == 1; }))
+      << "alice";
+  ASSERT_TRUE(SyncUntil("bob", [&] { return DeviceCount("bob", "for bob only") == 1; })) << "bob";
   EXPECT_EQ(DeviceCount("alice", "for bob only"), 0u);
   EXPECT_EQ(DeviceCount("bob", "for alice only"), 0u);
   // Bob's device cannot reach alice's message by id.
@@ -405,8 +420,10 @@ TEST_F(E2eSync, UsersAreIsolated) {
   EXPECT_EQ(d.exit_code, 1) << d.output;
   // Mobile-side mail of bob lands in bob's mailbox only.
   uint64_t id = 0;
-  ASSERT_TRUE(sys_.DeviceInject("bob", "bob-mobile", static_cast<int64_t>(time(nullptr)), &id).ok());
-  SyncUntil("bob", [&] { return ImapCount("bob", "INBOX", "bob-mobile") == 1; }, "bob's mobile mail");
+  ASSERT_TRUE(
+      sys_.DeviceInject("bob", "bob-mobile", static_cast<int64_t>(time(nullptr)), &id).ok());
+  ASSERT_TRUE(SyncUntil("bob", [&] { return ImapCount("bob", "INBOX", "bob-mobile") == 1; }))
+      << "bob's mobile mail";
   ASSERT_TRUE(sys_.SyncWait("alice").ok());
   EXPECT_EQ(ImapCount("alice", "INBOX", "bob-mobile"), 0u);
   EXPECT_EQ(ImapCount("alice", "INBOX", "for bob only"), 0u);
@@ -418,7 +435,8 @@ TEST_F(E2eSync, UsersAreIsolated) {
 // enables that user, so a delivery while disabled re-enables as "poke".)
 TEST_F(E2eSync, DisabledUserIsReenabledAndCatchesUp) {
   ASSERT_TRUE(sys_.Deliver("alice", "before disable").ok());
-  SyncUntil("alice", [&] { return DeviceCount("alice", "before disable") == 1; }, "first sync");
+  ASSERT_TRUE(SyncUntil("alice", [&] { return DeviceCount("alice", "before disable") == 1; }))
+      << "first sync";
   ASSERT_TRUE(sys_.Disable("alice").ok());
   CommandResult r = sys_.Ctl({"--json", "users"});
   EXPECT_EQ(r.output.find("\"user\":\"alice\""), std::string::npos) << r.output;
@@ -429,22 +447,25 @@ TEST_F(E2eSync, DisabledUserIsReenabledAndCatchesUp) {
 
   ASSERT_TRUE(sys_.Enable("alice").ok());
   ASSERT_TRUE(sys_.Deliver("alice", "after enable").ok());
-  SyncUntil("alice", [&] {
+  ASSERT_TRUE(SyncUntil("alice", [&] {
     ImapMessage im;
     return DeviceCount("alice", "after enable") == 1 &&
            sys_.ImapFind("alice", "INBOX", "before disable", &im) && im.seen();
-  }, "did not catch up after enable");
+  })) << "did not catch up after enable";
   EXPECT_EQ(DeviceCount("alice", "before disable"), 1u);
   EXPECT_EQ(ImapCount("alice", "INBOX", "before disable"), 1u);
 
   // Disabled again, a delivery's poke enables alice (source "poke").
   ASSERT_TRUE(sys_.Disable("alice").ok());
   ASSERT_TRUE(sys_.Deliver("alice", "while disabled").ok());
-  EXPECT_TRUE(WaitFor([&] {
-    return sys_.Ctl({"--json", "users"}).output.find("\"user\":\"alice\",\"source\":\"poke\"") !=
-           std::string::npos;
-  }, kPushDeadline));
-  SyncUntil("alice", [&] { return DeviceCount("alice", "while disabled") == 1; }, "poke re-enable");
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return sys_.Ctl({"--json", "users"})
+                   .output.find("\"user\":\"alice\",\"source\":\"poke\"") != std::string::npos;
+      },
+      kPushDeadline));
+  ASSERT_TRUE(SyncUntil("alice", [&] { return DeviceCount("alice", "while disabled") == 1; }))
+      << "poke re-enable";
 }
 
 // The trigger path end to end: with the agent offline, sync-now mails a
@@ -460,7 +481,8 @@ class E2eSyncOffline : public E2eSync {
 
 TEST_F(E2eSyncOffline, TriggerMailStartsASyncWhileTheAgentIsOffline) {
   ASSERT_TRUE(sys_.Deliver("alice", "trigger target").ok());
-  SyncUntil("alice", [&] { return DeviceCount("alice", "trigger target") == 1; }, "first sync");
+  ASSERT_TRUE(SyncUntil("alice", [&] { return DeviceCount("alice", "trigger target") == 1; }))
+      << "first sync";
   DeviceMessage m = MustFindOnDevice("alice", "trigger target");
   // The server restarts; the agent's backoff keeps it away for a minute.
   sys_.KillServer();
@@ -470,10 +492,13 @@ TEST_F(E2eSyncOffline, TriggerMailStartsASyncWhileTheAgentIsOffline) {
   DeviceResult d = sys_.Device("alice", {"sync-now"});
   ASSERT_EQ(d.exit_code, 0) << d.output;
   EXPECT_EQ(d.json.value("via", std::string()), "trigger-mail") << d.output;
-  EXPECT_TRUE(WaitFor([&] {
-    ImapMessage im;
-    return sys_.ImapFind("alice", "INBOX", "trigger target", &im) && im.seen();
-  }, kSyncDeadline)) << "the trigger did not bring the device's read over";
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        ImapMessage im;
+        return sys_.ImapFind("alice", "INBOX", "trigger target", &im) && im.seen();
+      },
+      kSyncDeadline))
+      << "the trigger did not bring the device's read over";
   EXPECT_EQ(ImapCount("alice", "INBOX", "trigger target"), 1u);
 }
 
