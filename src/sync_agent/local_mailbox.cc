@@ -192,6 +192,24 @@ bool IsNonexistent(const CommandResult& r) {
   return !r.code.empty() && r.code[0].IsAtom("NONEXISTENT");
 }
 
+// The envelope sender of a message composed on the device: the address of
+// its From header (the server writes the device's address there), else the
+// user name. The organisation's MTA decides whether the user may use it.
+std::string EnvelopeSender(const std::string& user, const std::string& message) {
+  std::string from = HeaderValue(message, "from");
+  size_t lt = from.rfind('<');
+  if (lt != std::string::npos) {
+    size_t gt = from.find('>', lt);
+    from = gt == std::string::npos ? std::string() : from.substr(lt + 1, gt - lt - 1);
+  }
+  from = Trim(from);
+  bool ok = !from.empty() && from.size() <= 254 && from.find('@') != std::string::npos;
+  for (unsigned char c : from) {
+    if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '"' || c == ',' || c == ';') ok = false;
+  }
+  return ok ? from : user;
+}
+
 }  // namespace
 
 struct LocalMailbox::Impl {
@@ -335,6 +353,7 @@ struct LocalMailbox::Impl {
                           : HasFlag(m.flags, "\\Seen") ? MessageState::kRead
                                                        : MessageState::kUnread;
           lm.meta.flagged = HasFlag(m.flags, "\\Flagged");
+          lm.meta.order = m.uid;
           int64_t date = 0;
           if (ParseInternalDate(m.internaldate, &date)) lm.meta.date = date;
           lm.meta.match_key = HeaderValue(m.body, "message-id");
@@ -852,7 +871,8 @@ struct LocalMailbox::Impl {
                           }
                           std::weak_ptr<bool> w = alive;
                           submitter->Submit(
-                              user, body, [this, w, op, body, entry, k](const Status& s) {
+                              EnvelopeSender(user, body), body,
+                              [this, w, op, body, entry, k](const Status& s) {
                                 if (w.expired()) return;
                                 if (!s.ok()) return k(s);
                                 // The MTA has it: record that before anything else can fail.

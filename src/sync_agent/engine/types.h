@@ -72,6 +72,9 @@ struct MessageMeta {
   int64_t date = 0;       // received date, seconds since the epoch
   MessageState state = MessageState::kUnread;
   bool flagged = false;   // \Flagged: may keep a message in the window
+  // Arrival order among messages of the same date, higher is newer (the
+  // local UID: mail delivered within one second has equal dates). 0: unknown.
+  uint64_t order = 0;
 };
 
 struct LocalMessage {

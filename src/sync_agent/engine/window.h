@@ -27,10 +27,13 @@ struct WindowPolicy {
 };
 
 // The virtual mailbox's order, newest first (slot 1 of the patent's tables).
-// Equal dates fall back to the match key, which both sides share, so the agent
-// and the server order ties the same way.
+// Equal dates fall back to the arrival order where the side knows it (the
+// agent: UIDs), then to the match key, which both sides share. The window's
+// content is the agent's choice (normalise and pull); the server's garbage
+// collector only acts when the device pushed it over N.
 inline bool NewerFirst(const MessageMeta& a, const MessageMeta& b) {
   if (a.date != b.date) return a.date > b.date;
+  if (a.order != b.order) return a.order > b.order;
   return a.match_key < b.match_key;
 }
 
