@@ -37,7 +37,9 @@ using mobilesync::testing::MobilesyncSystem;
 using mobilesync::testing::SystemOptions;
 using Clock = std::chrono::steady_clock;
 
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+double Ms(Clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
 
 struct Stats {
   std::vector<double> v;
@@ -48,8 +50,8 @@ struct Stats {
     return v[std::min(i, v.size() - 1)];
   }
   void Print(const char* what) {
-    std::printf("%-34s n=%zu  p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms\n", what,
-                v.size(), Pct(50), Pct(90), Pct(99), Pct(100));
+    std::printf("%-34s n=%zu  p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms\n", what, v.size(),
+                Pct(50), Pct(90), Pct(99), Pct(100));
   }
 };
 
@@ -65,7 +67,8 @@ nlohmann::json DeviceMessages(const MobilesyncSystem& sys, const std::string& us
 }
 
 bool Poll(double timeout_ms, const std::function<bool()>& cond) {
-  Clock::time_point end = Clock::now() + std::chrono::microseconds(static_cast<int64_t>(timeout_ms * 1000));
+  Clock::time_point end =
+      Clock::now() + std::chrono::microseconds(static_cast<int64_t>(timeout_ms * 1000));
   while (Clock::now() < end) {
     if (cond()) return true;
     // A polling interval, not a wait for the condition: 1 ms bounds the
@@ -86,9 +89,12 @@ int main(int argc, char** argv) {
   int deliveries = 1000, reads = 200;
   uint32_t window = 50;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--deliveries")) deliveries = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--reads")) reads = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--window")) window = static_cast<uint32_t>(std::atoi(argv[i + 1]));
+    if (!std::strcmp(argv[i], "--deliveries"))
+      deliveries = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--reads"))
+      reads = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--window"))
+      window = static_cast<uint32_t>(std::atoi(argv[i + 1]));
   }
   if (window < 100) window = 100;  // the 100-change update needs 100 mapped messages
   SystemOptions o;
@@ -198,9 +204,10 @@ int main(int argc, char** argv) {
     size_t eol = log.find('\n', p);
     sessions += " [" + log.substr(p + marker.size(), eol - p - marker.size()) + "]";
   }
-  std::printf("update sync of 100 changes: %.1f ms from the IMAP STORE to all 100 read on the "
-              "device; agent sessions:%s\n",
-              wall, sessions.c_str());
+  std::printf(
+      "update sync of 100 changes: %.1f ms from the IMAP STORE to all 100 read on the "
+      "device; agent sessions:%s\n",
+      wall, sessions.c_str());
   imap.Logout();
   return 0;
 }

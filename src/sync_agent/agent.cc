@@ -157,7 +157,9 @@ SyncDriverOptions Agent::DriverOptions(const AgentConfig& c) {
 void Agent::StartSession(const std::string& user, SyncReason reason) {
   LogInfo(user, std::string("session started (") + SyncReasonName(reason) + ")");
   int64_t started = WallMs();
-  runner_->Run(user, [this, user, started](SessionResult r) { SessionDone(user, started, r); });
+  const bool urgent = reason == SyncReason::kTrigger || reason == SyncReason::kOperator;
+  runner_->Run(user, urgent,
+               [this, user, started](SessionResult r) { SessionDone(user, started, r); });
 }
 
 void Agent::SessionDone(const std::string& user, int64_t started_ms, const SessionResult& r) {

@@ -205,7 +205,8 @@ std::string EnvelopeSender(const std::string& user, const std::string& message) 
   from = Trim(from);
   bool ok = !from.empty() && from.size() <= 254 && from.find('@') != std::string::npos;
   for (unsigned char c : from) {
-    if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '"' || c == ',' || c == ';') ok = false;
+    if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '"' || c == ',' || c == ';')
+      ok = false;
   }
   return ok ? from : user;
 }

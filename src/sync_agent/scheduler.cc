@@ -71,8 +71,8 @@ bool Scheduler::Request(const std::string& user, SyncReason reason, TimeMs now) 
     st.reason = reason;
     return true;
   }
-  TimeMs target = std::max<TimeMs>(now + static_cast<TimeMs>(options_.coalesce_ms),
-                                    st.backoff_until);
+  TimeMs target =
+      std::max<TimeMs>(now + static_cast<TimeMs>(options_.coalesce_ms), st.backoff_until);
   if (target < st.due) {
     st.reason = reason;
     SetDue(user, &st, target);
@@ -82,8 +82,7 @@ bool Scheduler::Request(const std::string& user, SyncReason reason, TimeMs now) 
 
 std::vector<std::pair<std::string, SyncReason>> Scheduler::TakeDue(TimeMs now) {
   std::vector<std::pair<std::string, SyncReason>> out;
-  while (running_ < options_.max_sessions && !queue_.empty() &&
-         queue_.begin()->first <= now) {
+  while (running_ < options_.max_sessions && !queue_.empty() && queue_.begin()->first <= now) {
     std::string user = queue_.begin()->second;
     queue_.erase(queue_.begin());
     UserState& st = users_[user];
@@ -102,6 +101,10 @@ void Scheduler::Finished(const std::string& user, bool ok, TimeMs now) {
   UserState& st = it->second;
   st.running = false;
   --running_;
+  // While it ran, a request may have asked for one more run (st.reason is
+  // then that request's reason).
+  const bool rerun = st.rerun;
+  const SyncReason rerun_reason = st.reason;
   if (ok) {
     st.failures = 0;
     st.backoff_until = 0;
@@ -115,12 +118,22 @@ void Scheduler::Finished(const std::string& user, bool ok, TimeMs now) {
     st.due = st.backoff_until;
     st.reason = SyncReason::kRetry;
   }
-  if (st.rerun) {
+  if (rerun) {
     st.rerun = false;
-    TimeMs soon = std::max<TimeMs>(now + static_cast<TimeMs>(options_.coalesce_ms),
-                                   st.backoff_until);
+    // Someone is waiting (a trigger, an operator, the server): run again
+    // now, failure backoff or not. A poke waits out the backoff.
+    const bool urgent = rerun_reason == SyncReason::kTrigger ||
+                        rerun_reason == SyncReason::kOperator ||
+                        rerun_reason == SyncReason::kServer;
+    TimeMs soon = now + static_cast<TimeMs>(options_.coalesce_ms);
+    if (!urgent) soon = std::max<TimeMs>(soon, st.backoff_until);
+    if (urgent) st.backoff_until = 0;
     if (soon < st.due) st.due = soon;
-    if (ok) st.reason = SyncReason::kLocalChange;
+    if (urgent) {
+      st.reason = rerun_reason;
+    } else if (ok) {
+      st.reason = SyncReason::kLocalChange;
+    }
   }
   queue_.insert({st.due, user});
 }
@@ -138,7 +151,8 @@ const Scheduler::UserState* Scheduler::Find(const std::string& user) const {
 // --- SchedulerDriver ----------------------------------------------------------
 
 SchedulerDriver::SchedulerDriver(event_base* base, Scheduler* scheduler, StartFn start)
-    : scheduler_(scheduler), start_(std::move(start)),
+    : scheduler_(scheduler),
+      start_(std::move(start)),
       timer_(evtimer_new(base, &SchedulerDriver::OnTimer, this)) {}
 
 void SchedulerDriver::OnTimer(evutil_socket_t, short, void* arg) {

@@ -140,39 +140,43 @@ SessionRunner::~SessionRunner() {
   running.clear();
 }
 
-void SessionRunner::Run(const std::string& user, std::function<void(SessionResult)> done) {
+void SessionRunner::Run(const std::string& user, bool urgent,
+                        std::function<void(SessionResult)> done) {
   ++active_;
   auto finish = [this, done](SessionResult r) {
     --active_;
     done(std::move(r));
   };
-  pool_->Acquire(user, [this, user, finish](const Status& s, std::unique_ptr<ImapClient> client) {
-    if (destroying_) return;
-    if (!s.ok()) {
-      SessionResult r;
-      r.status = s;
-      finish(std::move(r));
-      return;
-    }
-    const uint64_t id = next_id_++;
-    Running& run = running_[id];
-    run.client = std::move(client);
-    run.driver = std::make_unique<SyncDriver>(
-        base_, protocol_, remote_, run.client.get(), submitter_, user, options_,
-        [this, id, user, finish](SessionResult r) {
-          auto node = running_.extract(id);
-          if (destroying_ || node.empty()) return;
-          Running& done_run = node.mapped();
-          // A connection that is still healthy goes back to the pool; one
-          // that failed is dropped with `node`.
-          if (done_run.client && done_run.client->connected() &&
-              done_run.client->in_flight() == 0 && done_run.client->pending() == 0) {
-            pool_->Release(user, std::move(done_run.client));
-          }
-          finish(std::move(r));
-        });
-    run.driver->Start();
-  });
+  pool_->Acquire(user,
+                 [this, user, urgent, finish](const Status& s, std::unique_ptr<ImapClient> client) {
+                   if (destroying_) return;
+                   if (!s.ok()) {
+                     SessionResult r;
+                     r.status = s;
+                     finish(std::move(r));
+                     return;
+                   }
+                   const uint64_t id = next_id_++;
+                   Running& run = running_[id];
+                   run.client = std::move(client);
+                   SyncDriverOptions options = options_;
+                   options.reconnect_now = urgent;
+                   run.driver = std::make_unique<SyncDriver>(
+                       base_, protocol_, remote_, run.client.get(), submitter_, user, options,
+                       [this, id, user, finish](SessionResult r) {
+                         auto node = running_.extract(id);
+                         if (destroying_ || node.empty()) return;
+                         Running& done_run = node.mapped();
+                         // A connection that is still healthy goes back to the pool; one
+                         // that failed is dropped with `node`.
+                         if (done_run.client && done_run.client->connected() &&
+                             done_run.client->in_flight() == 0 && done_run.client->pending() == 0) {
+                           pool_->Release(user, std::move(done_run.client));
+                         }
+                         finish(std::move(r));
+                       });
+                   run.driver->Start();
+                 });
 }
 
 }  // namespace mobilesync::agent

@@ -99,7 +99,9 @@ class SessionRunner {
   SessionRunner& operator=(const SessionRunner&) = delete;
 
   // `done` runs exactly once, from the loop.
-  void Run(const std::string& user, std::function<void(SessionResult)> done);
+  // `urgent`: someone waits for this session (trigger, operator): reconnect
+  // to the server at once if needed.
+  void Run(const std::string& user, bool urgent, std::function<void(SessionResult)> done);
   size_t active() const { return active_; }
 
  private:

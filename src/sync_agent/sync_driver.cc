@@ -21,6 +21,8 @@ int64_t NowMs() {
   return static_cast<int64_t>(MonotonicMs());
 }
 
+constexpr int64_t kWaitPollMs = 50;
+
 bool IsMailboxOp(engine::OpKind k) {
   switch (k) {
     case engine::OpKind::kAppendLocal:
@@ -85,22 +87,41 @@ void SyncDriver::OnSnapshot(const Status& s, engine::AgentSnapshot snapshot, Sna
   }
   // No connection to the server right now: ask for one at once (a trigger
   // or a poke means the server or the user is waiting) and wait a little.
+  if (remote_ != nullptr && remote_->state() == RemoteConnection::State::kBackoff) {
+    if (!options_.reconnect_now) {
+      Fail(Status::Unavailable("not connected to the server", remote_->last_error()));
+      return;
+    }
+    remote_->ReconnectNow();
+  }
   LogInfo(user_, "waiting for the connection to the server");
-  if (remote_ != nullptr) remote_->ReconnectNow();
   std::weak_ptr<bool> alive = alive_;
   protocol_->WhenReady([this, alive] {
     if (alive.expired() || finished_ || session_id_ != 0) return;
     evtimer_del(wait_timer_.get());
     BeginSession();
   });
-  timeval tv = MsToTimeval(static_cast<int64_t>(options_.connect_wait_ms));
+  wait_deadline_ms_ = NowMs() + static_cast<int64_t>(options_.connect_wait_ms);
+  timeval tv = MsToTimeval(kWaitPollMs);
   evtimer_add(wait_timer_.get(), &tv);
 }
 
+// Polls the connection while waiting for it: a failed attempt (back in
+// backoff) ends the wait at once instead of at the deadline.
 void SyncDriver::WaitTimeoutCb(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<SyncDriver*>(arg);
-  if (self->session_id_ != 0 || self->finished_) return;
-  self->Fail(Status::Unavailable("no connection to the server"));
+  if (self->session_id_ != 0 || self->finished_ || self->failed_) return;
+  RemoteConnection* remote = self->remote_;
+  if (remote != nullptr && remote->state() == RemoteConnection::State::kBackoff) {
+    self->Fail(Status::Unavailable("cannot connect to the server", remote->last_error()));
+    return;
+  }
+  if (NowMs() >= self->wait_deadline_ms_) {
+    self->Fail(Status::Unavailable("no connection to the server"));
+    return;
+  }
+  timeval tv = MsToTimeval(kWaitPollMs);
+  evtimer_add(self->wait_timer_.get(), &tv);
 }
 
 void SyncDriver::BeginSession() {

@@ -54,6 +54,10 @@ struct SyncDriverOptions {
   engine::SessionOptions engine;
   // How long to wait for the server connection before giving up.
   uint64_t connect_wait_ms = 15000;
+  // Without a connection: reconnect at once (someone is waiting: a trigger
+  // message, an operator). Otherwise a session fails at once while the
+  // connection waits out its backoff, which protects a server that is down.
+  bool reconnect_now = false;
 };
 
 class SyncDriver : public SessionListener {
@@ -132,6 +136,7 @@ class SyncDriver : public SessionListener {
   EventPtr timer_;
   EventPtr done_event_;
   EventPtr wait_timer_;
+  int64_t wait_deadline_ms_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

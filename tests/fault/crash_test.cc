@@ -39,12 +39,9 @@ int EnvInt(const char* name, int fallback) {
 enum class Victim { kAgent, kServer, kDovecot };
 const char* VictimName(Victim v) {
   switch (v) {
-    case Victim::kAgent:
-      return "agent";
-    case Victim::kServer:
-      return "server";
-    case Victim::kDovecot:
-      return "dovecot";
+    case Victim::kAgent: return "agent";
+    case Victim::kServer: return "server";
+    case Victim::kDovecot: return "dovecot";
   }
   return "?";
 }
@@ -63,25 +60,16 @@ class CrashTest : public ::testing::TestWithParam<Victim> {
 
   void Kill(Victim v) {
     switch (v) {
-      case Victim::kAgent:
-        sys_->KillAgent();
-        break;
-      case Victim::kServer:
-        sys_->KillServer();
-        break;
-      case Victim::kDovecot:
-        sys_->KillDovecot();
-        break;
+      case Victim::kAgent: sys_->KillAgent(); break;
+      case Victim::kServer: sys_->KillServer(); break;
+      case Victim::kDovecot: sys_->KillDovecot(); break;
     }
   }
   Status Restart(Victim v) {
     switch (v) {
-      case Victim::kAgent:
-        return sys_->RestartAgent();
-      case Victim::kServer:
-        return sys_->RestartServer();
-      case Victim::kDovecot:
-        return sys_->RestartDovecot();
+      case Victim::kAgent: return sys_->RestartAgent();
+      case Victim::kServer: return sys_->RestartServer();
+      case Victim::kDovecot: return sys_->RestartDovecot();
     }
     return Status::OK();
   }
@@ -129,7 +117,8 @@ class CrashTest : public ::testing::TestWithParam<Victim> {
     }
     std::map<std::string, int> device_count;
     for (const auto& m : device) {
-      if (++device_count[m.subject] == 2) problems += "duplicate on the device: " + m.subject + "\n";
+      if (++device_count[m.subject] == 2)
+        problems += "duplicate on the device: " + m.subject + "\n";
       if (want.destroyed.count(m.subject) != 0) {
         problems += "destroyed but on the device: " + m.subject + "\n";
       }

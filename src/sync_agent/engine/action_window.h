@@ -23,7 +23,7 @@
 namespace mobilesync::engine {
 
 struct FlightOptions {
-  size_t max_in_flight = 16;  // W
+  size_t max_in_flight = 16;   // W
   int64_t timeout_ms = 10000;  // per attempt
   int max_attempts = 4;        // sends of one entry before the session fails
 };
@@ -31,9 +31,9 @@ struct FlightOptions {
 class ActionWindow {
  public:
   struct Entry {
-    uint64_t tag = 0;      // unique in this window's session
-    std::string subject;   // the message it is about (exclusion key)
-    size_t payload = 0;    // the caller's index of the action
+    uint64_t tag = 0;     // unique in this window's session
+    std::string subject;  // the message it is about (exclusion key)
+    size_t payload = 0;   // the caller's index of the action
     int64_t sent_at_ms = 0;
     int attempts = 0;
   };
@@ -71,7 +71,7 @@ class ActionWindow {
   FlightOptions options_;
   uint64_t next_tag_ = 1;
   std::deque<Entry> queue_;
-  std::map<uint64_t, Entry> in_flight_;  // by tag
+  std::map<uint64_t, Entry> in_flight_;                 // by tag
   std::unordered_map<std::string, int> busy_subjects_;  // in flight, counts
 };
 

@@ -32,12 +32,8 @@ class IdMap {
   // nullptr when unmapped. Pointers stay valid until the next change.
   const RemoteId* FindRemote(const LocalId& local) const;
   const LocalId* FindLocal(RemoteId remote) const;
-  bool HasLocal(const LocalId& local) const {
-    return FindRemote(local) != nullptr;
-  }
-  bool HasRemote(RemoteId remote) const {
-    return FindLocal(remote) != nullptr;
-  }
+  bool HasLocal(const LocalId& local) const { return FindRemote(local) != nullptr; }
+  bool HasRemote(RemoteId remote) const { return FindLocal(remote) != nullptr; }
 
   size_t size() const { return by_local_.size(); }
   bool empty() const { return by_local_.empty(); }

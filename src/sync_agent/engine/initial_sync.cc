@@ -9,15 +9,13 @@
 
 namespace mobilesync::engine {
 
-SyncDecision DecideSyncKind(SyncGeneration agent, SyncGeneration server,
-                            const IdMap& map, uint32_t server_window_count,
-                            uint32_t uidvalidity) {
+SyncDecision DecideSyncKind(SyncGeneration agent, SyncGeneration server, const IdMap& map,
+                            uint32_t server_window_count, uint32_t uidvalidity) {
   if (agent == 0) return {SyncKind::kInitial, "agent never synchronised"};
   if (server == 0) return {SyncKind::kInitial, "server never synchronised"};
   if (agent != server) {
-    return {SyncKind::kInitial, "sync generations differ (agent " +
-                                    std::to_string(agent) + ", server " +
-                                    std::to_string(server) + ")"};
+    return {SyncKind::kInitial, "sync generations differ (agent " + std::to_string(agent) +
+                                    ", server " + std::to_string(server) + ")"};
   }
   if (map.empty() && server_window_count > 0) {
     return {SyncKind::kInitial, "id map lost"};
@@ -30,13 +28,12 @@ SyncDecision DecideSyncKind(SyncGeneration agent, SyncGeneration server,
   return {SyncKind::kUpdate, "generation " + std::to_string(agent)};
 }
 
-SyncDecision DecideSyncKind(SyncGeneration agent, SyncGeneration server,
-                            const IdMap& map, uint32_t server_window_count,
+SyncDecision DecideSyncKind(SyncGeneration agent, SyncGeneration server, const IdMap& map,
+                            uint32_t server_window_count,
                             const std::map<std::string, uint32_t>& uidvalidities) {
   // The generation and lost-map rules do not depend on the mailbox: decide
   // them with an empty map of the right emptiness, then check each pairing.
-  SyncDecision d = DecideSyncKind(agent, server, IdMap(),
-                                  map.empty() ? server_window_count : 0, 0);
+  SyncDecision d = DecideSyncKind(agent, server, IdMap(), map.empty() ? server_window_count : 0, 0);
   if (d.kind == SyncKind::kInitial) return d;
   for (const auto& pair : map.pairs()) {
     auto it = uidvalidities.find(pair.first.mailbox);
@@ -48,10 +45,8 @@ SyncDecision DecideSyncKind(SyncGeneration agent, SyncGeneration server,
 }
 
 InitialSyncPlan PlanInitialSync(const std::vector<LocalMessage>& local,
-                                const std::vector<RemoteMessage>& remote,
-                                const IdMap& map,
-                                const std::vector<Action>& local_actions,
-                                ConflictPolicy policy) {
+                                const std::vector<RemoteMessage>& remote, const IdMap& map,
+                                const std::vector<Action>& local_actions, ConflictPolicy policy) {
   InitialSyncPlan plan;
   std::map<LocalId, const LocalMessage*> local_by_id;
   for (const LocalMessage& m : local) local_by_id.emplace(m.id, &m);
@@ -69,8 +64,7 @@ InitialSyncPlan PlanInitialSync(const std::vector<LocalMessage>& local,
     if (!map.HasLocal(m.id)) by_key[m.meta.match_key].push_back(&m);
   }
   for (auto& [key, v] : by_key) {
-    std::sort(v.begin(), v.end(), [](const LocalMessage* a,
-                                     const LocalMessage* b) {
+    std::sort(v.begin(), v.end(), [](const LocalMessage* a, const LocalMessage* b) {
       return NewerFirst(b->meta, a->meta);
     });
   }
@@ -114,10 +108,9 @@ InitialSyncPlan PlanInitialSync(const std::vector<LocalMessage>& local,
       if (s != rm.meta.state) plan.set_remote.emplace_back(rm.id, s);
     }
   }
-  std::sort(to_fetch.begin(), to_fetch.end(),
-            [](const RemoteMessage* a, const RemoteMessage* b) {
-              return NewerFirst(a->meta, b->meta);
-            });
+  std::sort(to_fetch.begin(), to_fetch.end(), [](const RemoteMessage* a, const RemoteMessage* b) {
+    return NewerFirst(a->meta, b->meta);
+  });
   for (const RemoteMessage* rm : to_fetch) plan.fetch.push_back(rm->id);
   return plan;
 }

@@ -32,14 +32,13 @@ struct SyncDecision {
 // (same non-zero generation) and the agent's pairing is usable: a map that
 // was lost (empty while the server holds messages) or that names another
 // UIDVALIDITY of the mailbox forces an initial sync.
-SyncDecision DecideSyncKind(SyncGeneration agent, SyncGeneration server,
-                            const IdMap& map, uint32_t server_window_count,
-                            uint32_t uidvalidity);
+SyncDecision DecideSyncKind(SyncGeneration agent, SyncGeneration server, const IdMap& map,
+                            uint32_t server_window_count, uint32_t uidvalidity);
 // The same with the current UIDVALIDITY of each mailbox that may hold a
 // mapped message (INBOX and Trash have different ones). A pairing naming a
 // mailbox missing from `uidvalidities` counts as changed.
-SyncDecision DecideSyncKind(SyncGeneration agent, SyncGeneration server,
-                            const IdMap& map, uint32_t server_window_count,
+SyncDecision DecideSyncKind(SyncGeneration agent, SyncGeneration server, const IdMap& map,
+                            uint32_t server_window_count,
                             const std::map<std::string, uint32_t>& uidvalidities);
 
 struct InitialSyncPlan {
@@ -63,10 +62,8 @@ struct InitialSyncPlan {
 // REQUIRES: `map` holds no pairing with a stale UIDVALIDITY (the session
 // drops those first). `local_actions` is the agent's action list.
 InitialSyncPlan PlanInitialSync(const std::vector<LocalMessage>& local,
-                                const std::vector<RemoteMessage>& remote,
-                                const IdMap& map,
-                                const std::vector<Action>& local_actions,
-                                ConflictPolicy policy);
+                                const std::vector<RemoteMessage>& remote, const IdMap& map,
+                                const std::vector<Action>& local_actions, ConflictPolicy policy);
 
 }  // namespace mobilesync::engine
 

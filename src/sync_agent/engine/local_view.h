@@ -27,8 +27,7 @@ class LocalView {
   const LocalMessage* Find(const LocalId& id) const;
   // An unmapped message with this match key (the oldest when several), or
   // nullptr: how a re-run finds what an interrupted run copied.
-  const LocalMessage* FindUnmappedByKey(const std::string& key,
-                                        const IdMap& map) const;
+  const LocalMessage* FindUnmappedByKey(const std::string& key, const IdMap& map) const;
   // All messages (any order).
   std::vector<LocalMessage> List() const;
   size_t size() const { return by_id_.size(); }

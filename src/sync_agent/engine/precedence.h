@@ -25,8 +25,7 @@ bool ParseConflictPolicy(std::string_view name, ConflictPolicy* policy);
 
 // The state both sides must end in when the local side changed the message
 // to `local` and the remote side to `remote` since the last sync.
-MessageState ResolveConflict(MessageState local, MessageState remote,
-                             ConflictPolicy policy);
+MessageState ResolveConflict(MessageState local, MessageState remote, ConflictPolicy policy);
 
 }  // namespace mobilesync::engine
 

@@ -37,8 +37,7 @@ class RemoteStore {
   // Returns the next unused remote id (never 0). Default: 1, 2, 3...
   using IdAllocator = std::function<RemoteId()>;
 
-  explicit RemoteStore(const RemoteStoreOptions& options,
-                       IdAllocator ids = nullptr);
+  explicit RemoteStore(const RemoteStoreOptions& options, IdAllocator ids = nullptr);
 
   // --- The mobile side (device API, the phone's mail arriving) -------------
   // New mail on the phone: stored, recorded as an insert, then the garbage
@@ -59,13 +58,12 @@ class RemoteStore {
   // Applies one of the agent's actions; idempotent. For an insert, *assigned
   // receives the message's remote id (the existing one when the message is
   // already here: matched by match key). *note explains a no-op.
-  AckOutcome ApplyAgentAction(const Action& action, RemoteId* assigned,
-                              std::string* note) {
+  AckOutcome ApplyAgentAction(const Action& action, RemoteId* assigned, std::string* note) {
     return ApplyAgentAction(action, options_.conflict, assigned, note);
   }
   // The same, resolving conflicts by `policy` (the one the agent announced).
-  AckOutcome ApplyAgentAction(const Action& action, ConflictPolicy policy,
-                              RemoteId* assigned, std::string* note);
+  AckOutcome ApplyAgentAction(const Action& action, ConflictPolicy policy, RemoteId* assigned,
+                              std::string* note);
   // Ends an initial sync: the pairing is now `generation`, and the action
   // list entries the list comparison subsumed are dropped (all but kDeliver).
   // Idempotent.
@@ -84,8 +82,7 @@ class RemoteStore {
 
  private:
   RemoteId NewId();
-  AckOutcome ApplyState(RemoteId id, MessageState state, ConflictPolicy policy,
-                        std::string* note);
+  AckOutcome ApplyState(RemoteId id, MessageState state, ConflictPolicy policy, std::string* note);
   void EraseMessage(RemoteId id);
 
   RemoteStoreOptions options_;

@@ -308,12 +308,11 @@ void SyncSession::OnHelloReply(const Frame& frame, int64_t now_ms) {
   request_.reset();
   server_generation_ = frame.generation;
   window_policy_.size = frame.window_size;
-  SyncDecision d =
-      snapshot_.mailbox_uidvalidity.empty()
-          ? DecideSyncKind(snapshot_.generation, frame.generation, map_, frame.window_count,
-                           snapshot_.uidvalidity)
-          : DecideSyncKind(snapshot_.generation, frame.generation, map_, frame.window_count,
-                           snapshot_.mailbox_uidvalidity);
+  SyncDecision d = snapshot_.mailbox_uidvalidity.empty()
+                       ? DecideSyncKind(snapshot_.generation, frame.generation, map_,
+                                        frame.window_count, snapshot_.uidvalidity)
+                       : DecideSyncKind(snapshot_.generation, frame.generation, map_,
+                                        frame.window_count, snapshot_.mailbox_uidvalidity);
   kind_ = d.kind;
   Report(std::string(d.kind == SyncKind::kInitial ? "initial" : "update") + " sync: " + d.reason);
   if (kind_ == SyncKind::kUpdate) {

@@ -41,16 +41,12 @@ struct LocalId {
   // Any strict order will do (ids are map keys); the uid goes first because
   // comparing it is cheap and almost always decides.
   friend bool operator<(const LocalId& a, const LocalId& b) {
-    return std::tie(a.uid, a.uidvalidity, a.mailbox) <
-           std::tie(b.uid, b.uidvalidity, b.mailbox);
+    return std::tie(a.uid, a.uidvalidity, a.mailbox) < std::tie(b.uid, b.uidvalidity, b.mailbox);
   }
   friend bool operator==(const LocalId& a, const LocalId& b) {
-    return a.uid == b.uid && a.uidvalidity == b.uidvalidity &&
-           a.mailbox == b.mailbox;
+    return a.uid == b.uid && a.uidvalidity == b.uidvalidity && a.mailbox == b.mailbox;
   }
-  friend bool operator!=(const LocalId& a, const LocalId& b) {
-    return !(a == b);
-  }
+  friend bool operator!=(const LocalId& a, const LocalId& b) { return !(a == b); }
 };
 // "INBOX/1234/17" (for logs and for ActionWindow subjects).
 std::string ToString(const LocalId& id);
@@ -71,7 +67,7 @@ struct MessageMeta {
   std::string match_key;  // Message-ID or GUID, see above
   int64_t date = 0;       // received date, seconds since the epoch
   MessageState state = MessageState::kUnread;
-  bool flagged = false;   // \Flagged: may keep a message in the window
+  bool flagged = false;  // \Flagged: may keep a message in the window
   // Arrival order among messages of the same date, higher is newer (the
   // local UID: mail delivered within one second has equal dates). 0: unknown.
   uint64_t order = 0;
@@ -88,15 +84,15 @@ struct RemoteMessage {
 };
 
 enum class ActionKind : uint8_t {
-  kInsert,            // a new message: meta describes it
-  kMarkRead,          // state changes: meta.state is the state after the change
+  kInsert,    // a new message: meta describes it
+  kMarkRead,  // state changes: meta.state is the state after the change
   kMarkUnread,
   kMoveToTrash,
   kRestoreFromTrash,
-  kDestroy,           // destroyed for good
-  kUnmap,             // left the remote window; the local copy stays
-  kDeliver,           // server -> agent: submit this composed message via the MTA
-  kFiledAsSent,       // file this sent message in the other side's Sent folder
+  kDestroy,      // destroyed for good
+  kUnmap,        // left the remote window; the local copy stays
+  kDeliver,      // server -> agent: submit this composed message via the MTA
+  kFiledAsSent,  // file this sent message in the other side's Sent folder
 };
 const char* ActionKindName(ActionKind kind);
 // True for the four kinds that only change a message's state.
@@ -111,10 +107,10 @@ ActionKind StateChangeKind(MessageState from, MessageState to);
 struct Action {
   uint64_t seq = 0;  // position in the originating side's list; 0: not listed
   ActionKind kind = ActionKind::kInsert;
-  LocalId local;               // subject on the agent side, when known
+  LocalId local;                  // subject on the agent side, when known
   RemoteId remote = kNoRemoteId;  // subject on the server side, when known
-  MessageMeta meta;  // kInsert/kDeliver/kFiledAsSent: the message;
-                     // state changes and kDestroy: meta.state is the new state
+  MessageMeta meta;               // kInsert/kDeliver/kFiledAsSent: the message;
+                                  // state changes and kDestroy: meta.state is the new state
 };
 std::string ToString(const Action& action);
 
@@ -146,10 +142,10 @@ enum class FrameKind : uint8_t {
                  // "re-send what I have not acknowledged")
   kCommit,       // generation = the new pairing (end of initial sync)
   // server -> agent
-  kHelloReply,     // generation = server's; window_size; window_count
-  kList,           // messages = the window
-  kFetched,        // messages[0] (absent when missing = true)
-  kSyncComplete,   // server's list is empty (answer to kSwap)
+  kHelloReply,    // generation = server's; window_size; window_count
+  kList,          // messages = the window
+  kFetched,       // messages[0] (absent when missing = true)
+  kSyncComplete,  // server's list is empty (answer to kSwap)
   kCommitAck,
   // both directions
   kAction,  // tag + action
@@ -163,14 +159,14 @@ struct Frame {
   uint64_t tag = 0;  // kAction/kAck/kNack: unique per sender and session
   SyncGeneration generation = 0;
   ConflictPolicy conflict = ConflictPolicy::kStatePrecedence;  // kHello
-  uint32_t window_size = 0;   // kHelloReply: N
-  uint32_t window_count = 0;  // kHelloReply: messages now in the window
-  std::vector<RemoteMessage> messages;  // kList, kFetched
-  std::vector<RemoteId> ids;            // kFetch; kFetched: the id asked for
-  bool missing = false;                 // kFetched: no such message
-  Action action;                        // kAction
+  uint32_t window_size = 0;                                    // kHelloReply: N
+  uint32_t window_count = 0;                  // kHelloReply: messages now in the window
+  std::vector<RemoteMessage> messages;        // kList, kFetched
+  std::vector<RemoteId> ids;                  // kFetch; kFetched: the id asked for
+  bool missing = false;                       // kFetched: no such message
+  Action action;                              // kAction
   AckOutcome outcome = AckOutcome::kApplied;  // kAck
-  RemoteId remote = kNoRemoteId;        // kAck of an insert: the new id
+  RemoteId remote = kNoRemoteId;              // kAck of an insert: the new id
 };
 
 }  // namespace mobilesync::engine

@@ -26,20 +26,20 @@ struct ReplayPlan {
   std::vector<std::pair<uint64_t, std::string>> skip;
 };
 
-ReplayPlan PlanReplay(const std::vector<Action>& entries, const LocalView& local,
-                      const IdMap& map, const WindowPolicy& window);
+ReplayPlan PlanReplay(const std::vector<Action>& entries, const LocalView& local, const IdMap& map,
+                      const WindowPolicy& window);
 
 // What the agent does with one action from the server.
 struct RemoteApply {
   enum class Step : uint8_t {
-    kAckNow,      // nothing to do locally: ack with `outcome`
-    kMapExisting, // an earlier attempt appended it: map `local`, ack
-    kAppend,      // append the message locally, map it from the new uid, ack
-    kSetState,    // set `local`'s state to `state`, ack
-    kDestroy,     // destroy `local`, then unmap it, then ack
-    kUnmap,       // unmap `local` (left the window; the local copy stays), ack
-    kSubmit,      // submit the composed message through the MTA, ack
-    kFileSent,    // file the message in the local Sent folder, ack
+    kAckNow,       // nothing to do locally: ack with `outcome`
+    kMapExisting,  // an earlier attempt appended it: map `local`, ack
+    kAppend,       // append the message locally, map it from the new uid, ack
+    kSetState,     // set `local`'s state to `state`, ack
+    kDestroy,      // destroy `local`, then unmap it, then ack
+    kUnmap,        // unmap `local` (left the window; the local copy stays), ack
+    kSubmit,       // submit the composed message through the MTA, ack
+    kFileSent,     // file the message in the local Sent folder, ack
   };
   Step step = Step::kAckNow;
   AckOutcome outcome = AckOutcome::kApplied;
@@ -51,8 +51,7 @@ struct RemoteApply {
 // REQUIRES: action came from the server in this session's swap phase.
 // Idempotent: deciding on the same action again after it was applied yields
 // kAckNow(kApplied) or a step whose effect is already there.
-RemoteApply PlanRemoteApply(const Action& action, const LocalView& local,
-                            const IdMap& map);
+RemoteApply PlanRemoteApply(const Action& action, const LocalView& local, const IdMap& map);
 
 }  // namespace mobilesync::engine
 

@@ -40,19 +40,15 @@ inline bool NewerFirst(const MessageMeta& a, const MessageMeta& b) {
 // Indices into `msgs` of the messages the window should hold, in NewerFirst
 // order. Destroyed messages never count. Msg is LocalMessage or RemoteMessage.
 template <typename Msg>
-std::vector<size_t> SelectWindow(const std::vector<Msg>& msgs,
-                                 const WindowPolicy& policy) {
+std::vector<size_t> SelectWindow(const std::vector<Msg>& msgs, const WindowPolicy& policy) {
   std::vector<size_t> order;
   order.reserve(msgs.size());
   for (size_t i = 0; i < msgs.size(); ++i) {
     if (msgs[i].meta.state != MessageState::kDestroyed) order.push_back(i);
   }
-  auto newer = [&](size_t a, size_t b) {
-    return NewerFirst(msgs[a].meta, msgs[b].meta);
-  };
+  auto newer = [&](size_t a, size_t b) { return NewerFirst(msgs[a].meta, msgs[b].meta); };
   auto preferred = [&](size_t i) {
-    return msgs[i].meta.flagged ||
-           msgs[i].meta.state == MessageState::kUnread;
+    return msgs[i].meta.flagged || msgs[i].meta.state == MessageState::kUnread;
   };
   size_t n = std::min<size_t>(policy.size, order.size());
   if (policy.prefer_flagged_or_unread) {
@@ -60,8 +56,7 @@ std::vector<size_t> SelectWindow(const std::vector<Msg>& msgs,
       if (preferred(a) != preferred(b)) return preferred(a);
       return newer(a, b);
     };
-    std::partial_sort(order.begin(), order.begin() + n, order.end(),
-                      by_preference);
+    std::partial_sort(order.begin(), order.begin() + n, order.end(), by_preference);
     order.resize(n);
     std::sort(order.begin(), order.end(), newer);
   } else {
@@ -74,14 +69,14 @@ std::vector<size_t> SelectWindow(const std::vector<Msg>& msgs,
 // Normalise: the mapped pairs to unmap, oldest first: those whose local
 // message is not in the chosen window, and those whose local message no
 // longer exists (a stale pairing; unmapping never destroys anything).
-std::vector<std::pair<LocalId, RemoteId>> PlanNormalise(
-    const std::vector<LocalMessage>& local, const IdMap& map,
-    const WindowPolicy& policy);
+std::vector<std::pair<LocalId, RemoteId>> PlanNormalise(const std::vector<LocalMessage>& local,
+                                                        const IdMap& map,
+                                                        const WindowPolicy& policy);
 
 // Pull: the local messages of the chosen window that are not mapped yet,
 // newest first (each becomes an insert whose ack carries its remote id).
-std::vector<LocalId> PlanPull(const std::vector<LocalMessage>& local,
-                              const IdMap& map, const WindowPolicy& policy);
+std::vector<LocalId> PlanPull(const std::vector<LocalMessage>& local, const IdMap& map,
+                              const WindowPolicy& policy);
 
 }  // namespace mobilesync::engine
 
