@@ -96,7 +96,9 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--window"))
       window = static_cast<uint32_t>(std::atoi(argv[i + 1]));
   }
-  if (window < 100) window = 100;  // the 100-change update needs 100 mapped messages
+  // The 100-change update needs 100 mapped messages still unread after the
+  // read-latency part.
+  if (window < 100 + static_cast<uint32_t>(reads)) window = 100 + static_cast<uint32_t>(reads);
   SystemOptions o;
   o.windows = {{"alice", window}, {"bob", 6}};
   o.log_level = "info";
