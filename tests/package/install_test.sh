@@ -49,6 +49,12 @@ pids=()
 
 # ------------------------------------------------------------- clean-up
 created_cert=0
+run_dovecot_existed=0
+[ -e /run/dovecot ] && run_dovecot_existed=1
+# Files the administrator makes by hand (admin guide); "Remove" deletes them.
+admin_files=(/etc/dovecot/mobilesync-master-users /etc/mobilesync/server.crt
+  /etc/mobilesync/server.key /etc/mobilesync/server-ca.pem /etc/mobilesync/deployment.token
+  /etc/mobilesync/master-password /etc/mobilesync/agents /etc/mobilesync/devices)
 cleanup() {
   local rc=$?
   set +e
@@ -62,9 +68,11 @@ cleanup() {
     for _ in $(seq 50); do [ -e /run/dovecot/master.pid ] || break; sleep 0.1; done
   fi
   # Test-only Dovecot prerequisites (a mail account outside the packages).
-  rm -f /etc/dovecot/conf.d/99-ms-install-test.conf /etc/dovecot/ms-install-test.passwd \
-    /etc/dovecot/mobilesync-master-users
+  rm -f /etc/dovecot/conf.d/99-ms-install-test.conf /etc/dovecot/ms-install-test.passwd
   [ $created_cert -eq 1 ] && rm -f /etc/dovecot/private/dovecot.pem /etc/dovecot/private/dovecot.key
+  rm -f "${admin_files[@]}"
+  rmdir /etc/mobilesync 2>/dev/null
+  [ $run_dovecot_existed -eq 0 ] && [ ! -e /run/dovecot/master.pid ] && rm -rf /run/dovecot
   rm -rf "$mailroot"
   for p in dovecot-mobilesync mobilesync-server; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'installed' && dpkg --purge "$p" >/dev/null 2>&1
@@ -114,7 +122,7 @@ else
   fi
   debs=$work/build
   if command -v lintian >/dev/null; then
-    lintian --no-tag-display-limit "$debs"/*.changes >"$work/lintian.txt" 2>&1
+    lintian --tag-display-limit 0 "$debs"/*.changes >"$work/lintian.txt" 2>&1
     cat "$work/lintian.txt"
     if grep -q '^E: ' "$work/lintian.txt"; then fail "lintian reports errors"; else pass "lintian: no errors"; fi
   fi
@@ -219,7 +227,7 @@ install -m 0644 "$pki/ca.pem" /etc/mobilesync/server-ca.pem
 
 # "Set up the reference server": the agent's token, the device's token.
 openssl rand -hex 32 >"$work/agent.token"
-install -m 0640 -g mobilesync "$work/agent.token" /etc/mobilesync/deployment.token
+install -m 0600 -o mobilesync -g mobilesync "$work/agent.token" /etc/mobilesync/deployment.token
 openssl rand -hex 32 >"$work/device.token"
 chmod 0600 "$work/device.token"
 agent_sha=$(tr -d '\n' <"$work/agent.token" | sha256sum | cut -d' ' -f1)
@@ -241,7 +249,7 @@ sed -i -e "s/^server = .*/server = 127.0.0.1:$agent_port/" \
   /etc/mobilesync/agent.conf
 master_pw=$(openssl rand -hex 16)
 printf '%s\n' "$master_pw" >"$work/master-password"
-install -m 0640 -g mobilesync "$work/master-password" /etc/mobilesync/master-password
+install -m 0600 -o mobilesync -g mobilesync "$work/master-password" /etc/mobilesync/master-password
 mobilesync-agent -c /etc/mobilesync/agent.conf --check-config ||
   fail "mobilesync-agent --check-config"
 
@@ -405,10 +413,7 @@ rm -f /etc/dovecot/conf.d/99-ms-install-test.conf /etc/dovecot/ms-install-test.p
 dpkg --purge dovecot-mobilesync mobilesync-server >"$work/dpkg-purge.log" 2>&1 &&
   pass "dpkg --purge" || { cat "$work/dpkg-purge.log"; fail "dpkg --purge"; }
 # The admin guide's "Remove" step: the files the administrator made.
-rm -f /etc/dovecot/mobilesync-master-users
-rm -f /etc/mobilesync/server.crt /etc/mobilesync/server.key /etc/mobilesync/server-ca.pem \
-  /etc/mobilesync/deployment.token /etc/mobilesync/master-password /etc/mobilesync/agents \
-  /etc/mobilesync/devices
+rm -f "${admin_files[@]}"
 rmdir /etc/mobilesync 2>/dev/null
 leftovers >"$work/after.txt"
 if diff -u "$work/before.txt" "$work/after.txt" >"$work/leftovers.diff"; then
