@@ -250,7 +250,7 @@ sed -i -e "s/^server = .*/server = 127.0.0.1:$agent_port/" \
 master_pw=$(openssl rand -hex 16)
 printf '%s\n' "$master_pw" >"$work/master-password"
 install -m 0600 -o mobilesync -g mobilesync "$work/master-password" /etc/mobilesync/master-password
-mobilesync-agent -c /etc/mobilesync/agent.conf --check-config ||
+runuser -u mobilesync -- mobilesync-agent -c /etc/mobilesync/agent.conf --check-config ||
   fail "mobilesync-agent --check-config"
 
 # "Enable the plugin in Dovecot": uncomment the snippet, master user, group.
@@ -337,7 +337,7 @@ start_unit mobilesync-agent.service agent
 # "Enable a user", second half: the agent's registry.
 mobilesyncctl enable "$test_user" >"$work/enable.txt" 2>&1 &&
   pass "mobilesyncctl enable $test_user" || { cat "$work/enable.txt"; fail "mobilesyncctl enable"; }
-mobilesyncctl users | grep -qx "$test_user" && pass "mobilesyncctl users lists the user" ||
+mobilesyncctl users | grep -q "^$test_user " && pass "mobilesyncctl users lists the user" ||
   fail "mobilesyncctl users: $(mobilesyncctl users 2>&1)"
 # "Check status".
 for _ in $(seq 100); do
@@ -400,8 +400,18 @@ if [ $fails -gt 0 ]; then
 fi
 
 # ------------------------------------------------------ 7. stop and purge
-for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-for pid in "${pids[@]}"; do wait "$pid"; rc=$?; [ $rc -eq 0 ] || fail "a daemon exited with $rc on SIGTERM"; done
+# Let the running session end (the push's follow-up pull), then stop the
+# agent before the server, as `systemctl stop` ordering would.
+for _ in $(seq 100); do
+  mobilesyncctl status "$test_user" 2>/dev/null | grep -q "^$test_user .* running\$" || break
+  sleep 0.1
+done
+for i in 1 0; do
+  kill -TERM "${pids[$i]}" 2>/dev/null
+  wait "${pids[$i]}"; rc=$?
+  [ $rc -eq 0 ] && pass "$([ $i = 1 ] && echo agent || echo server) stopped on SIGTERM (exit 0)" ||
+    fail "$([ $i = 1 ] && echo agent || echo server) exited with $rc on SIGTERM"
+done
 pids=()
 if [ $dovecot_started -eq 1 ]; then
   doveadm stop >/dev/null 2>&1
