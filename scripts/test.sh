@@ -9,6 +9,10 @@
 #   MS_SKIP_DEPS=1 do not run apt-get (everything is already installed)
 #   MS_SKIP_FUZZ=1 do not build and run the fuzz targets
 #   MS_TEST_FILTER a GoogleTest filter passed to every test program
+#   MS_PACKAGE_TEST=1 also run tests/package/install_test.sh: builds the
+#                  Debian packages, installs them beside the system Dovecot,
+#                  syncs one message, purges them. It MODIFIES THE MACHINE
+#                  (root only); off by default and in CI.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -91,6 +95,15 @@ if [ "${MS_SKIP_FUZZ:-0}" != 1 ] && [ -x "$top/scripts/fuzz.sh" ]; then
       *) echo "$line" ;;
     esac
   done < <("$top/scripts/fuzz.sh" --short 2>&1)
+fi
+if [ "${MS_PACKAGE_TEST:-0}" = 1 ]; then
+  while read -r line; do
+    case "$line" in
+      "install-test PASS "*) passed=$((passed + 1)); echo "$line" ;;
+      "install-test FAIL "*) failed=$((failed + 1)); failures+=("${line#install-test FAIL }"); echo "$line" ;;
+      *) echo "$line" ;;
+    esac
+  done < <("$top/tests/package/install_test.sh" 2>&1)
 fi
 echo "tests: $(( $(date +%s) - tstart )) s"
 finish

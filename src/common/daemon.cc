@@ -2,10 +2,15 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "mobilesync-config.h"
 
@@ -80,6 +85,28 @@ Status Daemonize(const DaemonOptions& options) {
     dup2(fd, STDOUT_FILENO);
     if (fd > STDOUT_FILENO) close(fd);
   }
+  return Status::OK();
+}
+
+Status NotifyServiceManager(const std::string& state) {
+  const char* path = getenv("NOTIFY_SOCKET");
+  if (path == nullptr || path[0] == '\0') return Status::OK();
+  size_t len = strlen(path);
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  if ((path[0] != '/' && path[0] != '@') || len >= sizeof(addr.sun_path))
+    return Status::InvalidArgument("NOTIFY_SOCKET", "not an AF_UNIX socket path");
+  memcpy(addr.sun_path, path, len);
+  if (path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
+  socklen_t addr_len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + len);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::FromErrno("socket(NOTIFY_SOCKET)", errno);
+  ssize_t n = sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
+                     reinterpret_cast<const struct sockaddr*>(&addr), addr_len);
+  int err = errno;
+  close(fd);
+  if (n < 0) return Status::FromErrno("sendto(NOTIFY_SOCKET)", err);
   return Status::OK();
 }
 

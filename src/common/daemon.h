@@ -33,6 +33,13 @@ int ParseDaemonCommandLine(int argc, char** argv, const char* program,
 // options.foreground.
 [[nodiscard]] Status Daemonize(const DaemonOptions& options);
 
+// Tells the service manager (systemd Type=notify) a state such as
+// "READY=1" or "STOPPING=1": one datagram to the AF_UNIX socket named by
+// $NOTIFY_SOCKET (a leading '@' is an abstract address). Without the
+// variable it does nothing; a failure is returned but never fatal to the
+// caller (the unit's start times out instead). No libsystemd needed.
+Status NotifyServiceManager(const std::string& state);
+
 }  // namespace mobilesync
 
 #endif  // MOBILESYNC_COMMON_DAEMON_H_

@@ -93,6 +93,7 @@ int Run(int argc, char** argv) {
       base.get(),
       [&base, &agent] {
         LogInfo("", "SIGTERM received, stopping");
+        (void)NotifyServiceManager("STOPPING=1");
         agent->Shutdown([&base] { event_base_loopexit(base.get(), nullptr); });
       },
       [&agent, &opts] {
@@ -102,9 +103,11 @@ int Run(int argc, char** argv) {
           LogError("", "reload failed, keeping the running configuration: " + r.message());
           return;
         }
+        (void)NotifyServiceManager("RELOADING=1");
         LogSetLevel(fresh.log_level);
         agent->Reload(fresh);
         LogInfo("", "configuration reloaded from " + opts.config_path);
+        (void)NotifyServiceManager("READY=1");
       });
   if (!s.ok()) {
     LogError("", s.ToString());
@@ -112,6 +115,9 @@ int Run(int argc, char** argv) {
   }
   LogInfo("", "started (server " + config.server_host + ":" + std::to_string(config.server_port) +
                   ", control socket " + config.control_socket + ")");
+  // systemd Type=notify: ready once the control socket listens.
+  Status n = NotifyServiceManager("READY=1\nSTATUS=running\nMAINPID=" + std::to_string(getpid()));
+  if (!n.ok()) LogWarning("", "cannot notify the service manager: " + n.ToString());
   event_base_dispatch(base.get());
   agent.reset();
   LogInfo("", "stopped");

@@ -1,7 +1,10 @@
 // mobilesync-server: the reference remote mobile mail server. Loads and
 // validates its configuration, opens the store, serves agents over TLS and
 // devices over the loopback HTTP API, until SIGTERM.
+#include <unistd.h>
+
 #include <cstdio>
+#include <string>
 
 #include "common/daemon.h"
 #include "common/event_loop.h"
@@ -50,6 +53,7 @@ int Run(int argc, char** argv) {
       base.get(),
       [&base, &server] {
         LogInfo("", "SIGTERM received, stopping");
+        (void)NotifyServiceManager("STOPPING=1");
         server.Stop();
         event_base_loopexit(base.get(), nullptr);
       },
@@ -62,6 +66,9 @@ int Run(int argc, char** argv) {
                   std::to_string(server.agent_port()) + ", device API " +
                   config.device_api_host + ":" + std::to_string(server.device_api_port()) +
                   ", database " + config.database + ")");
+  // systemd Type=notify: ready once both listeners are bound.
+  Status n = NotifyServiceManager("READY=1\nSTATUS=running\nMAINPID=" + std::to_string(getpid()));
+  if (!n.ok()) LogWarning("", "cannot notify the service manager: " + n.ToString());
   event_base_dispatch(base.get());
   LogInfo("", "stopped");
   return kExitOk;

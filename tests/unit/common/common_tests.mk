@@ -2,6 +2,7 @@
 check_PROGRAMS += tests/unit/common/common_test
 tests_unit_common_common_test_SOURCES = \
 	tests/unit/common/config_file_test.cc \
+	tests/unit/common/daemon_test.cc \
 	tests/unit/common/log_test.cc \
 	tests/unit/common/secret_file_test.cc \
 	tests/unit/common/status_test.cc
