@@ -255,14 +255,19 @@ void SyncDriver::ApplyDurable(const engine::Op& op) {
   busy_ = true;
   std::weak_ptr<bool> alive = alive_;
   const bool is_generation = op.kind == engine::OpKind::kSetGeneration;
+  const bool is_delete = op.kind == engine::OpKind::kDeleteActionEntry;
   const engine::SyncGeneration g = op.generation;
-  mailbox_->Apply(op, {}, [this, alive, is_generation, g](const Status& s, const engine::LocalId&) {
+  mailbox_->Apply(op, {}, [this, alive, is_generation, is_delete, g](const Status& s,
+                                                                      const engine::LocalId&) {
     if (alive.expired()) return;
     busy_ = false;
     if (!s.ok()) {
       Fail(s);
     } else if (is_generation) {
       generation_ = g;
+    } else if (is_delete && result_.pending_actions > 0) {
+      // What `mobilesyncctl status` shows: entries left after the session.
+      --result_.pending_actions;
     }
     Pump();
   });

@@ -40,7 +40,9 @@ class RemoteConnection;
 
 struct SessionResult {
   Status status;
-  int64_t pending_actions = -1;  // action-list entries at the start; -1: not read
+  // Action-list entries left: read at the start, minus those the session
+  // deleted (entries recorded meanwhile are not counted); -1: not read.
+  int64_t pending_actions = -1;
   bool initial = false;          // an initial sync ran
   uint64_t sent = 0;             // actions sent to the server
   uint64_t received = 0;         // actions received from the server

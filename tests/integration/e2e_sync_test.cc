@@ -334,6 +334,84 @@ TEST_F(E2eSync, DeviceTrashRestoreDestroyReachImap) {
   EXPECT_EQ(ImapCount("alice", "INBOX", "keep me"), 1u);
 }
 
+// IMAP side: unread, restore from Trash and expunge reach the device.
+TEST_F(E2eSync, ImapUnreadRestoreAndExpungeReachTheDevice) {
+  ASSERT_TRUE(sys_.Deliver("alice", "round trip").ok());
+  ASSERT_TRUE(sys_.Deliver("alice", "expunge me").ok());
+  ASSERT_TRUE(SyncUntil("alice", [&] {
+    return DeviceCount("alice", "round trip") == 1 && DeviceCount("alice", "expunge me") == 1;
+  })) << "not on the device";
+  ImapMessage m;
+  ASSERT_TRUE(sys_.ImapFind("alice", "INBOX", "round trip", &m));
+  ASSERT_TRUE(sys_.ImapSetSeen("alice", "INBOX", m.uid, true).ok());
+  ASSERT_TRUE(SyncUntil("alice", [&] { return DeviceState("alice", "round trip") == "read"; }))
+      << "read";
+  ASSERT_TRUE(sys_.ImapSetSeen("alice", "INBOX", m.uid, false).ok());
+  ASSERT_TRUE(SyncUntil("alice", [&] { return DeviceState("alice", "round trip") == "unread"; }))
+      << "unread";
+  ASSERT_TRUE(sys_.ImapMove("alice", "INBOX", m.uid, "Trash").ok());
+  ASSERT_TRUE(SyncUntil("alice", [&] { return DeviceState("alice", "round trip") == "trash"; }))
+      << "trash";
+  ASSERT_TRUE(sys_.ImapFind("alice", "Trash", "round trip", &m));
+  ASSERT_TRUE(sys_.ImapMove("alice", "Trash", m.uid, "INBOX").ok());
+  ASSERT_TRUE(SyncUntil("alice", [&] {
+    std::string st = DeviceState("alice", "round trip");
+    return st == "unread" || st == "read";
+  })) << "restore from Trash in IMAP not on the device";
+  EXPECT_EQ(DeviceCount("alice", "round trip"), 1u);
+
+  ASSERT_TRUE(sys_.ImapFind("alice", "INBOX", "expunge me", &m));
+  ASSERT_TRUE(sys_.ImapExpunge("alice", "INBOX", m.uid).ok());
+  ASSERT_TRUE(SyncUntil("alice", [&] { return DeviceCount("alice", "expunge me") == 0; }))
+      << "expunge in IMAP not on the device";
+  EXPECT_EQ(ImapCount("alice", "INBOX", "round trip"), 1u);
+}
+
+// Both sides change one message between two syncs (the agent is down):
+// the higher precedence wins on both sides (destroyed > trash > read > unread).
+TEST_F(E2eSync, ConflictIsDecidedByPrecedence) {
+  ASSERT_TRUE(sys_.Deliver("alice", "contested").ok());
+  ASSERT_TRUE(SyncUntil("alice", [&] { return DeviceCount("alice", "contested") == 1; }))
+      << "not on the device";
+  DeviceMessage dm = MustFindOnDevice("alice", "contested");
+  ImapMessage m;
+  ASSERT_TRUE(sys_.ImapFind("alice", "INBOX", "contested", &m));
+  ASSERT_EQ(sys_.StopAgent(), 0);
+  ASSERT_TRUE(sys_.ImapSetSeen("alice", "INBOX", m.uid, true).ok());  // read here...
+  DeviceResult d = sys_.Device("alice", {"trash", std::to_string(dm.id)});  // ...trash there
+  ASSERT_EQ(d.exit_code, 0) << d.output;
+  ASSERT_TRUE(sys_.StartAgent().ok());
+  ASSERT_TRUE(SyncUntil("alice", [&] {
+    return ImapCount("alice", "Trash", "contested") == 1 &&
+           ImapCount("alice", "INBOX", "contested") == 0 &&
+           DeviceState("alice", "contested") == "trash";
+  })) << "trash (higher precedence) did not win on both sides";
+  EXPECT_EQ(DeviceCount("alice", "contested"), 1u);
+}
+
+// INBOX gets a new UIDVALIDITY (as if recreated): the next sync is a clean
+// initial sync, and nothing is duplicated on either side.
+TEST_F(E2eSync, UidvalidityChangeForcesAnInitialSyncWithoutDuplicates) {
+  for (const char* s : {"uv one", "uv two", "uv three"}) ASSERT_TRUE(sys_.Deliver("alice", s).ok());
+  ASSERT_TRUE(SyncUntil("alice", [&] {
+    return DeviceCount("alice", "uv one") == 1 && DeviceCount("alice", "uv three") == 1;
+  })) << "not on the device";
+  CommandResult r;
+  ASSERT_TRUE(sys_.dovecot()
+                  .Doveadm({"mailbox", "update", "-u", "alice", "--uid-validity", "12345", "INBOX"},
+                           &r)
+                  .ok())
+      << r.output;
+  const size_t before = Count(sys_.AgentLog(), "initial sync");
+  ASSERT_TRUE(SyncUntil("alice", [&] { return Count(sys_.AgentLog(), "initial sync") > before; }))
+      << "no initial sync after the UIDVALIDITY change";
+  ASSERT_TRUE(sys_.SyncWait("alice").ok());
+  for (const char* s : {"uv one", "uv two", "uv three"}) {
+    EXPECT_EQ(DeviceCount("alice", s), 1u) << s;
+    EXPECT_EQ(ImapCount("alice", "INBOX", s), 1u) << s;
+  }
+}
+
 // Mail composed on the device, sent through the organisation: the agent
 // hands it to sendmail_path and files it in Sent.
 TEST_F(E2eSync, ComposeViaSyncIsSubmittedAndFiledInSent) {
