@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -49,6 +50,9 @@ struct ServerSide {
 // which dials "127.0.0.1" and verifies `host`. Returns the client's verdict:
 // OK, or the reason the agent would log (DescribeTlsFailure).
 Status Handshake(const std::string& ca_file, const ServerSide& server, const std::string& host) {
+  // Either side may write to a socket the other just closed (the agent
+  // ignores SIGPIPE the same way).
+  signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> sctx(SSL_CTX_new(TLS_server_method()),
                                                           &SSL_CTX_free);
   if (server.tls11_only) {
