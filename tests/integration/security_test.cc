@@ -294,44 +294,65 @@ TEST_F(SecuritySystem, HostileActionEntriesOfOneUserStayWithThatUser) {
     std::string v;
     if (plugin::FormatActionValue(r, &v).ok()) values.push_back(v);
   }
-  values.push_back("v1 kind=destroy user=alice box=INBOX uidvalidity=" + std::to_string(alice_uv) +
-                   " uid=1 ts=1");
-  values.push_back("v1 kind=insert box=%00alice%2FINBOX uidvalidity=1 uid=1 ts=1");
-  values.push_back("v1 kind=read box=INBOX uidvalidity=4294967295 uid=4294967295 ts=" +
-                   std::string(40, '9'));
-  values.push_back("v1 kind=insert box=" + std::string(100000, 'A') + " uidvalidity=1 uid=1 ts=1");
-  values.push_back(std::string("v1 kind=read box=INBOX\x01\x02\x1b[31m uidvalidity=1 uid=1 ts=1"));
-  values.push_back(std::string(300000, 'x'));
-  values.push_back("v2 kind=anything");
+  // Raw values no plugin would write: each forces a full resync of bob
+  // (which drops the list), so they come in a second round.
+  std::vector<std::string> raw;
+  raw.push_back("v1 kind=destroy user=alice box=INBOX uidvalidity=" + std::to_string(alice_uv) +
+                " uid=1 ts=1");
+  raw.push_back("v1 kind=insert box=%00alice%2FINBOX uidvalidity=1 uid=1 ts=1");
+  raw.push_back("v1 kind=read box=INBOX uidvalidity=4294967295 uid=4294967295 ts=" +
+                std::string(40, '9'));
+  raw.push_back("v1 kind=insert box=" + std::string(100000, 'A') + " uidvalidity=1 uid=1 ts=1");
+  raw.push_back(std::string("v1 kind=read box=INBOX\x01\x02\x1b[31m uidvalidity=1 uid=1 ts=1"));
+  raw.push_back(std::string(300000, 'x'));
+  raw.push_back("v2 kind=anything");
 
-  ImapTestClient imap;
-  ASSERT_TRUE(sys_.ImapLogin("bob", &imap).ok());
   uint32_t counter = 0;
-  size_t stored = 0;
-  for (const std::string& v : values) {
-    const std::string key = std::string("/private/vendor/vendor.mobilesync/action/") +
-                            plugin::FormatActionKeyId(1700000000000000ull, 4242, ++counter);
-    ImapResponse r;
-    // A literal carries any byte (the server may refuse some: fine).
-    ASSERT_TRUE(imap.Command("SETMETADATA \"\" (" + key + " {" + std::to_string(v.size()) +
-                                 "+}\r\n" + v + ")",
-                             &r)
-                    .ok());
-    stored += r.ok();
-  }
-  // Entries under other names of the vendor tree: the map and generation.
-  for (const std::string& kv :
-       {std::string("/private/vendor/vendor.mobilesync/map/alice \"v1 remote=1 box=alice%2FINBOX\""),
-        std::string("/private/vendor/vendor.mobilesync/generation \"-1\"")}) {
-    ImapResponse r;
-    ASSERT_TRUE(imap.Command("SETMETADATA \"\" (" + kv + ")", &r).ok());
-  }
-  imap.Logout();
-  ASSERT_GT(stored, foreign_boxes.size()) << "Dovecot refused the entries: nothing was tested";
-
+  // Stores the values as bob; returns how many Dovecot accepted.
+  auto store = [&](const std::vector<std::string>& vals, const std::vector<std::string>& more) {
+    ImapTestClient imap;
+    EXPECT_TRUE(sys_.ImapLogin("bob", &imap).ok());
+    size_t stored = 0;
+    for (const std::string& v : vals) {
+      const std::string key = std::string("/private/vendor/vendor.mobilesync/action/") +
+                              plugin::FormatActionKeyId(1700000000000000ull, 4242, ++counter);
+      ImapResponse r;
+      // A literal carries any byte (the server may refuse some: fine).
+      EXPECT_TRUE(imap.Command("SETMETADATA \"\" (" + key + " {" + std::to_string(v.size()) +
+                                   "+}\r\n" + v + ")",
+                               &r)
+                      .ok());
+      stored += r.ok();
+    }
+    for (const std::string& kv : more) {
+      ImapResponse r;
+      EXPECT_TRUE(imap.Command("SETMETADATA \"\" (" + kv + ")", &r).ok());
+    }
+    imap.Logout();
+    return stored;
+  };
   // Bob's sessions read them (whatever they end in: his own business).
-  for (int i = 0; i < 3; ++i) (void)sys_.SyncWait("bob");
-  ASSERT_TRUE(WaitFor([&] { return sys_.AgentLog().size() > agent_offset; }, kDeadline));
+  auto bob_syncs = [&] {
+    const size_t offset = sys_.AgentLog().size();
+    for (int i = 0; i < 3; ++i) (void)sys_.SyncWait("bob");
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          return sys_.AgentLog().find("user=bob: session finished", offset) != std::string::npos;
+        },
+        kDeadline));
+  };
+
+  // Round 1: well-formed records, replayed by an update sync of bob.
+  ASSERT_GT(store(values, {}), foreign_boxes.size())
+      << "Dovecot refused the entries: nothing was tested";
+  bob_syncs();
+  EXPECT_EQ(AliceView(), before);
+  // Round 2: raw values, and the map and generation entries.
+  EXPECT_GT(store(raw, {"/private/vendor/vendor.mobilesync/map/alice "
+                        "\"v1 remote=1 box=alice%2FINBOX\"",
+                        "/private/vendor/vendor.mobilesync/generation \"-1\""}),
+            0u);
+  bob_syncs();
 
   // The agent lives and still serves alice; alice's view is unchanged.
   EXPECT_TRUE(sys_.agent_running()) << sys_.Logs();
