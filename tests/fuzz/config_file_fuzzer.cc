@@ -76,20 +76,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ConfigFile t = again;  // fresh "used" sets for the typed getters
     uint64_t u = 7;
     Status g = t.GetUint(k, 1, 1000, &u);
-    if (g.ok()) FUZZ_CHECK(u >= 1 && u <= 1000);
-    else CheckError(g);
+    if (g.ok())
+      FUZZ_CHECK(u >= 1 && u <= 1000);
+    else
+      CheckError(g);
     uint64_t ms = 7;
     g = t.GetDuration(k, 100, 3600 * 1000, &ms);
-    if (g.ok()) FUZZ_CHECK(ms >= 100 && ms <= 3600 * 1000);
-    else CheckError(g);
+    if (g.ok())
+      FUZZ_CHECK(ms >= 100 && ms <= 3600 * 1000);
+    else
+      CheckError(g);
     bool b = false;
     g = t.GetBool(k, &b);
     if (!g.ok()) CheckError(g);
     std::string host;
     uint16_t port = 0;
     g = t.GetHostPort(k, &host, &port);
-    if (g.ok()) FUZZ_CHECK(!host.empty() && port != 0);
-    else CheckError(g);
+    if (g.ok())
+      FUZZ_CHECK(!host.empty() && port != 0);
+    else
+      CheckError(g);
     std::string v;
     FUZZ_CHECK(f.GetString(k, &v).ok());
     FUZZ_CHECK(v.size() <= ConfigFile::kMaxLineLength);

@@ -16,8 +16,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > (1 << 16)) return 0;  // the 1 MiB limit is a unit test's job
   using namespace mobilesync;
-  const std::string path =
-      fuzz::WriteInput({reinterpret_cast<const char*>(data), size});
+  const std::string path = fuzz::WriteInput({reinterpret_cast<const char*>(data), size});
   server::ServerConfig c;
   Status s = server::LoadServerConfig(path, &c);
   if (!s.ok()) {

@@ -83,7 +83,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!decoder.Next(&stream, &frame, &result).ok()) return 0;
     if (result == wire::FrameDecoder::Result::kNeedMore) return 0;
     if (!wire::ValidateFrame(frame).ok()) return 0;  // the connection fails
-    if (frame.session_id != 1) continue;            // routed elsewhere
+    if (frame.session_id != 1) continue;             // routed elsewhere
     const wire::FrameType type = frame.type();
     uint32_t page_end = 0;
     bool more_pages = false;
@@ -100,9 +100,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     for (const engine::Frame& e : d.frames) {
       switch (e.kind) {
-        case FrameKind::kAck:
-          FUZZ_CHECK(tags.count(e.tag) != 0);
-          break;
+        case FrameKind::kAck: FUZZ_CHECK(tags.count(e.tag) != 0); break;
         case FrameKind::kCommitAck: FUZZ_CHECK(commit); break;
         case FrameKind::kHelloReply:
         case FrameKind::kList:

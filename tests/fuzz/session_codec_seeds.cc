@@ -44,8 +44,10 @@ Frame List(uint32_t offset, uint32_t total, std::vector<int> ids) {
     e->set_date(1700000000 + id);
     e->set_size(100);
     e->set_state(id % 2 ? pb::MESSAGE_STATE_READ : pb::MESSAGE_STATE_UNREAD);
-    if (id % 3) e->set_message_id("<m" + std::to_string(id) + "@example.org>");
-    else e->set_message_guid("guid" + std::to_string(id));
+    if (id % 3)
+      e->set_message_id("<m" + std::to_string(id) + "@example.org>");
+    else
+      e->set_message_guid("guid" + std::to_string(id));
   }
   return MakeFrame(1, m);
 }
@@ -110,14 +112,16 @@ int main(int argc, char** argv) {
   Write(d + "initial", 0, 1,
         {Reply(pb::SYNC_KIND_INITIAL), List(0, 2, {1, 2}), Body(1, pb::FETCH_RESULT_OK),
          Body(2, pb::FETCH_RESULT_NOT_FOUND), End(pb::SESSION_OUTCOME_OK)});
-  Write(d + "paged", 0, 0, {Reply(pb::SYNC_KIND_INITIAL), List(0, 5, {1, 2}), List(2, 5, {3, 4}),
-                            List(4, 5, {5})});
+  Write(d + "paged", 0, 0,
+        {Reply(pb::SYNC_KIND_INITIAL), List(0, 5, {1, 2}), List(2, 5, {3, 4}), List(4, 5, {5})});
   Write(d + "update", 4, 0,
-        {Reply(pb::SYNC_KIND_UPDATE), Ack(1, 2, {{1, 10}}), Nack(3, pb::NACK_REASON_UNKNOWN_REMOTE_ID),
-         Ack(4, 4, {}), Action(1, pb::ACTION_KIND_DELIVER, 11), Action(2, pb::ACTION_KIND_TRASH, 10),
+        {Reply(pb::SYNC_KIND_UPDATE), Ack(1, 2, {{1, 10}}),
+         Nack(3, pb::NACK_REASON_UNKNOWN_REMOTE_ID), Ack(4, 4, {}),
+         Action(1, pb::ACTION_KIND_DELIVER, 11), Action(2, pb::ACTION_KIND_TRASH, 10),
          Action(3, pb::ACTION_KIND_RESTORE, 10), Action(4, pb::ACTION_KIND_DESTROY, 10),
          MakeFrame(1, pb::SyncComplete()), End(pb::SESSION_OUTCOME_OK)});
-  Write(d + "temporary_nack", 2, 0, {Reply(pb::SYNC_KIND_UPDATE), Nack(1, pb::NACK_REASON_STORE_FULL)});
+  Write(d + "temporary_nack", 2, 0,
+        {Reply(pb::SYNC_KIND_UPDATE), Nack(1, pb::NACK_REASON_STORE_FULL)});
   pb::Error e;
   e.set_code(pb::ERROR_CODE_INTERNAL);
   e.set_detail("broken");

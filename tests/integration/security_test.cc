@@ -20,13 +20,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <sys/stat.h>
 #include <chrono>
 #include <cstring>
 #include <ctime>
-#include <dirent.h>
 #include <iostream>
 #include <map>
-#include <sys/stat.h>
 #include <thread>
 #include <vector>
 
@@ -54,7 +54,7 @@ Status Handshake(const std::string& ca_file, const ServerSide& server, const std
   // ignores SIGPIPE the same way).
   signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> sctx(SSL_CTX_new(TLS_server_method()),
-                                                          &SSL_CTX_free);
+                                                         &SSL_CTX_free);
   if (server.tls11_only) {
     SSL_CTX_set_security_level(sctx.get(), 0);  // OpenSSL 3 needs it for 1.1
     SSL_CTX_set_min_proto_version(sctx.get(), TLS1_1_VERSION);
@@ -163,14 +163,14 @@ TEST_F(SecurityTls, AgentTlsClientRefusesBadServers) {
       {"certificate not yet valid", {not_yet}, "localhost", {"not yet valid"}},
       {"wrong host name", {good_}, "mobile.example.net", {"hostname mismatch"}},
       {"wrong IP address", {good_}, "127.0.0.2", {"IP address mismatch"}},
-      {"TLS 1.1 at most", {good_, /*tls11_only=*/true}, "localhost",
-       {"protocol", "version"}},
+      {"TLS 1.1 at most", {good_, /*tls11_only=*/true}, "localhost", {"protocol", "version"}},
   };
   for (const Row& row : rows) {
     Status s = Handshake(ca_.ca_paths().cert, row.server, row.host);
     EXPECT_FALSE(s.ok()) << row.what << " was accepted";
     bool named = false;
-    for (const std::string& r : row.reasons) named = named || s.ToString().find(r) != std::string::npos;
+    for (const std::string& r : row.reasons)
+      named = named || s.ToString().find(r) != std::string::npos;
     EXPECT_TRUE(named) << row.what << ": " << s.ToString();
   }
 }
@@ -202,8 +202,8 @@ class SecuritySystem : public ::testing::Test {
       Status s = sys_.ImapList("alice", box, &msgs);
       EXPECT_TRUE(s.ok()) << s.ToString();
       for (const ImapMessage& m : msgs) {
-        out += std::string(box) + " " + std::to_string(m.uid) + " [" + m.flags + "] " +
-               m.subject + "\n";
+        out += std::string(box) + " " + std::to_string(m.uid) + " [" + m.flags + "] " + m.subject +
+               "\n";
       }
     }
     std::vector<DeviceMessage> dev;
@@ -258,10 +258,16 @@ TEST_F(SecuritySystem, HostileActionEntriesOfOneUserStayWithThatUser) {
   // Bob's hostile entries: well-formed records naming alice's things, and
   // raw values no plugin would write.
   std::vector<std::string> values;
-  const std::vector<std::string> foreign_boxes = {
-      "alice",           "alice/INBOX",           "user/alice/INBOX", "../alice/INBOX",
-      "~alice/INBOX",    "#shared/alice/INBOX",   "Other Users/alice/INBOX",
-      "INBOX\x01\x7f\r\nuser=alice", "alice*mobilesync-agent/INBOX", "INBOX/../../alice"};
+  const std::vector<std::string> foreign_boxes = {"alice",
+                                                  "alice/INBOX",
+                                                  "user/alice/INBOX",
+                                                  "../alice/INBOX",
+                                                  "~alice/INBOX",
+                                                  "#shared/alice/INBOX",
+                                                  "Other Users/alice/INBOX",
+                                                  "INBOX\x01\x7f\r\nuser=alice",
+                                                  "alice*mobilesync-agent/INBOX",
+                                                  "INBOX/../../alice"};
   const std::vector<plugin::ActionKind> kinds = {
       plugin::ActionKind::kInsert, plugin::ActionKind::kRead, plugin::ActionKind::kTrash,
       plugin::ActionKind::kDestroy, plugin::ActionKind::kSent};
@@ -419,7 +425,7 @@ void CollectLogs(const std::string& dir, std::map<std::string, std::string>* out
 TEST_F(SecuritySystem, NoSecretInAnyLog) {
   SystemOptions o;
   o.log_level = "debug";
-  o.mail_debug = true;  // Dovecot's most talkative setting, plugin included
+  o.mail_debug = true;     // Dovecot's most talkative setting, plugin included
   o.reconnect_min = "2m";  // offline after the server restart: trigger mail
   o.reconnect_max = "5m";
   StartSystem(o);

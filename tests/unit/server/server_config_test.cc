@@ -16,10 +16,9 @@ class ServerConfigTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(WriteFile(dir_.Sub("cert.pem"), "cert\n").ok());
     ASSERT_TRUE(WriteFile(dir_.Sub("key.pem"), "key\n", 0600).ok());
-    ASSERT_TRUE(WriteFile(dir_.Sub("agents"), "a token_sha256=" + std::string(64, 'a') +
-                                                  " users=*\n",
-                          0600)
-                    .ok());
+    ASSERT_TRUE(
+        WriteFile(dir_.Sub("agents"), "a token_sha256=" + std::string(64, 'a') + " users=*\n", 0600)
+            .ok());
   }
   Status Load(const std::string& extra, ServerConfig* c) {
     const std::string text = "tls_cert_file = " + dir_.Sub("cert.pem") + "\n" +
