@@ -40,6 +40,23 @@ std::vector<std::string> SplitWords(const std::string& line) {
   return out;
 }
 
+bool ParseControlLine(const std::string& line, ControlRequest* req) {
+  std::vector<std::string> words = SplitWords(line);
+  if (words.empty()) return false;
+  req->verb = words[0];
+  for (char& ch : req->verb) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+  for (size_t i = 1; i < words.size(); ++i) {
+    if (words[i] == "--json") {
+      req->json = true;
+    } else if (words[i] == "--wait") {
+      req->wait = true;
+    } else {
+      req->args.push_back(words[i]);
+    }
+  }
+  return true;
+}
+
 std::string JsonString(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
@@ -269,22 +286,10 @@ void ControlServer::ProcessLines(Conn* c) {
 }
 
 void ControlServer::HandleLine(Conn* c, const std::string& line) {
-  std::vector<std::string> words = SplitWords(line);
-  if (words.empty()) return;
   ControlRequest req;
+  if (!ParseControlLine(line, &req)) return;
   req.interactive = c->interactive;
   req.peer_uid = c->uid;
-  req.verb = words[0];
-  for (char& ch : req.verb) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
-  for (size_t i = 1; i < words.size(); ++i) {
-    if (words[i] == "--json") {
-      req.json = true;
-    } else if (words[i] == "--wait") {
-      req.wait = true;
-    } else {
-      req.args.push_back(words[i]);
-    }
-  }
   if (req.verb == "hello") {
     c->interactive = true;
     Reply(c, ControlReply::Ok("mobilesync-agent control 1"));
@@ -313,6 +318,11 @@ void ControlServer::HandleLine(Conn* c, const std::string& line) {
 }
 
 void ControlServer::Reply(Conn* c, const ControlReply& r) {
+  const std::string out = FormatControlReply(r);
+  bufferevent_write(c->bev.get(), out.data(), out.size());
+}
+
+std::string FormatControlReply(const ControlReply& r) {
   std::string out;
   if (!r.status.ok()) {
     std::string msg = r.status.message();
@@ -333,7 +343,7 @@ void ControlServer::Reply(Conn* c, const ControlReply& r) {
     }
     out += ".\n";
   }
-  bufferevent_write(c->bev.get(), out.data(), out.size());
+  return out;
 }
 
 void ControlServer::MaybeClose(Conn* c) {

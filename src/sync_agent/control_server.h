@@ -91,6 +91,16 @@ class ControlServer {
 // hold no spaces).
 std::vector<std::string> SplitWords(const std::string& line);
 
+// Parses one request line (without its newline) into verb (lower-cased),
+// args and the --json/--wait options; false for a line of no words.
+// Leaves interactive and peer_uid alone. Pure: fuzzed by
+// tests/fuzz/control_line_fuzzer.cc.
+bool ParseControlLine(const std::string& line, ControlRequest* req);
+
+// The bytes of a reply on the socket: "-ERR <message>\n" (line breaks in
+// the message become spaces) or "+OK\n<body, a leading '.' doubled>\n.\n".
+std::string FormatControlReply(const ControlReply& r);
+
 // Minimal JSON string escaping for replies.
 std::string JsonString(const std::string& s);
 

@@ -333,9 +333,12 @@ Status SessionCodec::Decode(wire::Frame&& frame, Decoded* out) {
         if (!ParseDecimalRemoteId(a.remote_id(), &id)) return BadId("ACK", a.remote_id());
         assigned[a.seq()] = id;
       }
-      for (uint64_t seq = m.first_seq(); seq <= m.last_seq(); ++seq) {
-        auto t = tag_of_seq_.find(seq);
-        if (t == tag_of_seq_.end()) continue;
+      // Only the sequence numbers this session sent, in order: walking
+      // first_seq..last_seq itself would never end for last_seq = 2^64-1
+      // (the counter wraps), a range the validator lets through.
+      for (auto t = tag_of_seq_.lower_bound(m.first_seq());
+           t != tag_of_seq_.end() && t->first <= m.last_seq(); ++t) {
+        const uint64_t seq = t->first;
         engine::Frame f;
         f.kind = FrameKind::kAck;
         f.tag = t->second;

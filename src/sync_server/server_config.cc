@@ -6,6 +6,7 @@
 
 #include "common/config_file.h"
 #include "common/secret_file.h"
+#include "common/smtp_client.h"
 
 namespace mobilesync::server {
 
@@ -38,6 +39,11 @@ Status LoadServerConfig(const std::string& path, ServerConfig* out) {
   if (!log_level.empty()) {
     s = ParseLogLevel(log_level, &c.log_level);
     if (!s.ok()) return Status::InvalidArgument(o + ": log_level", s.message());
+  }
+  // Goes into MAIL FROM and the From: header of every trigger e-mail: a
+  // CR, space or '>' there would inject SMTP commands or header fields.
+  if (!IsPlainAddress(c.trigger_from)) {
+    return Status::InvalidArgument(o + ": trigger_from", "must be a plain address (user@domain)");
   }
   if (c.database.empty() || c.database[0] != '/') {
     return Status::InvalidArgument(o + ": database", "must be an absolute path");

@@ -2,6 +2,7 @@
 // users, status and sync in text and JSON, the plugin's pokes (a burst is
 // coalesced, an unknown user is enabled), periodic runs, persistence across
 // a restart, enable --all-from-userdb through doveadm, graceful SIGTERM.
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -305,6 +306,55 @@ TEST_F(AgentCtlTest, SocketRefusesOtherUsers) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
   ASSERT_TRUE(WaitFor([&] { return Log().find("control socket: refused uid 65534") != std::string::npos; }))
       << Log();
+  StopAgent();
+}
+
+// As `uid`/`gid` (a forked child): "hello 1" + "users" on the socket.
+// 1: the agent answered +OK; 0: it closed without a word; 2, 3: set-up.
+int ControlAs(const std::string& socket_path, uid_t uid, gid_t gid) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(2);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, socket_path.c_str(), socket_path.size());
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) _exit(3);
+    const char req[] = "hello 1\nusers\n";
+    if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) < 0) _exit(0);
+    char buf[64] = {};
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    _exit(n > 0 && strncmp(buf, "+OK", 3) == 0 ? 1 : 0);
+  }
+  int status = -1;
+  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
+// control_group: a peer whose group it is gets served; a peer of another
+// group (neither root nor the agent's user) is refused by the agent itself
+// (the socket is opened to everyone for the test).
+TEST_F(AgentCtlTest, SocketServesControlGroupAndRefusesOtherGroups) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to act as another user";
+  group* g = getgrgid(65534);
+  if (g == nullptr) GTEST_SKIP() << "no group 65534";
+  const std::string group_name = g->gr_name;
+  ASSERT_TRUE(WriteFile(config_, Config() + "control_group = " + group_name + "\n").ok());
+  StartAgent();
+  struct stat st;
+  ASSERT_EQ(stat(dir_.Sub("agent.sock").c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, 65534u);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  ASSERT_EQ(chmod(dir_.path().c_str(), 0755), 0);
+  ASSERT_EQ(chmod(dir_.Sub("agent.sock").c_str(), 0666), 0);
+  // uid 1 (daemon) in group 65534: served.
+  EXPECT_EQ(ControlAs(dir_.Sub("agent.sock"), 1, 65534), 1) << Log();
+  // uid 1 in group 1: refused, and logged with the reason.
+  EXPECT_EQ(ControlAs(dir_.Sub("agent.sock"), 1, 1), 0) << Log();
+  ASSERT_TRUE(WaitFor([&] {
+    return Log().find("control socket: refused uid 1 ") != std::string::npos;
+  })) << Log();
+  EXPECT_NE(Log().find("not a member of control_group"), std::string::npos) << Log();
   StopAgent();
 }
 

@@ -104,3 +104,14 @@ tests_integration_e2e_sync_test_SOURCES = tests/integration/e2e_sync_test.cc
 tests_integration_e2e_sync_test_CPPFLAGS = $(TEST_CPPFLAGS) $(NLOHMANN_JSON_CFLAGS)
 tests_integration_e2e_sync_test_LDADD = tests/harness/libmsharness.la $(GTEST_LIBS) $(OPENSSL_LIBS)
 EXTRA_tests_integration_e2e_sync_test_DEPENDENCIES = $(module_LTLIBRARIES) $(sbin_PROGRAMS) $(bin_PROGRAMS)
+
+# Security properties (docs/security.md): the agent's TLS client against bad
+# servers; hostile action entries of one user; no secret in any log.
+check_PROGRAMS += tests/integration/security_test
+tests_integration_security_test_SOURCES = tests/integration/security_test.cc
+tests_integration_security_test_CPPFLAGS = $(TEST_CPPFLAGS) $(NLOHMANN_JSON_CFLAGS) \
+	$(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS)
+tests_integration_security_test_LDADD = src/sync_agent/libmsagent.la tests/harness/libmsharness.la \
+	$(LIBEVENT_OPENSSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(GTEST_LIBS)
+EXTRA_tests_integration_security_test_DEPENDENCIES = $(module_LTLIBRARIES) $(sbin_PROGRAMS) \
+	$(bin_PROGRAMS)

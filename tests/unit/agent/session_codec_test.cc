@@ -107,6 +107,31 @@ TEST(SessionCodecTest, ActionsGetWireSeqsInSendOrderAndAcksMapBack) {
   EXPECT_EQ(d.frames[1].remote, engine::kNoRemoteId);
 }
 
+// Found by reading while writing tests/fuzz/session_codec_fuzzer.cc: an
+// ACK up to seq 2^64-1 passes the validator (a range under the window) and
+// used to spin the agent forever (the loop counter wrapped to 0).
+TEST(SessionCodecTest, AckUpToTheLargestSeqEndsAndAcksNothingUnsent) {
+  SessionCodec c(1, "alice");
+  std::vector<wire::Frame> out;
+  ASSERT_TRUE(c.Encode(StateAction(7, engine::ActionKind::kMarkRead, 99), {}, &out).ok());
+  pb::Ack ack;
+  ack.set_first_seq(UINT64_MAX - 3);
+  ack.set_last_seq(UINT64_MAX);
+  wire::Frame f = wire::MakeFrame(1, ack);
+  ASSERT_TRUE(wire::ValidateFrame(f).ok());
+  SessionCodec::Decoded d;
+  ASSERT_TRUE(c.Decode(std::move(f), &d).ok());
+  EXPECT_TRUE(d.frames.empty());
+
+  // The whole range acknowledges the one action once.
+  ack.set_first_seq(1);
+  ack.set_last_seq(1);
+  d = {};
+  ASSERT_TRUE(c.Decode(wire::MakeFrame(1, ack), &d).ok());
+  ASSERT_EQ(d.frames.size(), 1u);
+  EXPECT_EQ(d.frames[0].tag, 7u);
+}
+
 TEST(SessionCodecTest, InsertWithoutBodyIsRefused) {
   SessionCodec c(1, "alice");
   std::vector<wire::Frame> out;
