@@ -76,6 +76,11 @@ bool Scheduler::Request(const std::string& user, SyncReason reason, TimeMs now) 
   if (target < st.due) {
     st.reason = reason;
     SetDue(user, &st, target);
+  } else if (reason == SyncReason::kTrigger || reason == SyncReason::kOperator ||
+             reason == SyncReason::kServer) {
+    // Due sooner anyway (e.g. a retry): that run serves this request, and
+    // must know someone waits (an urgent session reconnects at once).
+    st.reason = reason;
   }
   return true;
 }
