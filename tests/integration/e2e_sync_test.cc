@@ -142,6 +142,12 @@ TEST_F(E2eFixture, TriggerMailReachesTheAgent) {
   o.reconnect_min = "2m";  // stays offline after the server restart
   o.reconnect_max = "5m";
   StartSystem(o);
+  // Let the first sessions end: an operator's session that is still
+  // running or queued when the server goes would reconnect at once.
+  ASSERT_TRUE(WaitFor([&] {
+    CommandResult r = sys_.Ctl({"--json", "status"});
+    return r.exit_code == 0 && r.output.find("\"running\":true") == std::string::npos;
+  }));
   sys_.KillServer();
   ASSERT_TRUE(sys_.RestartServer().ok());
   ASSERT_TRUE(WaitFor([&] { return !sys_.AgentConnected(); }));

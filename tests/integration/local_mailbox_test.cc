@@ -601,7 +601,8 @@ TEST_F(SubmitTest, SendmailOnceThenFiledInSentOnce) {
   ASSERT_TRUE(a.status.ok()) << a.status.ToString();
   std::string args, in;
   ASSERT_TRUE(testing::ReadFile(tmp_.Sub("args"), &args).ok());
-  EXPECT_EQ(args, "-i\n-t\n-f\nsubmit\n");
+  // The envelope sender is the From address the server wrote.
+  EXPECT_EQ(args, "-i\n-t\n-f\nsubmit@example.test\n");
   ASSERT_TRUE(testing::ReadFile(tmp_.Sub("stdin"), &in).ok());
   EXPECT_NE(in.find("Subject: composed\n"), std::string::npos) << in;
   EXPECT_NE(in.find("Bcc: secret@example.test\n"), std::string::npos);  // sendmail -t drops it
@@ -696,7 +697,7 @@ TEST_F(SubmitTest, SubmissionHostGetsEveryRecipientAndNoBcc) {
     }
     return !text.empty();
   }));
-  EXPECT_NE(text.find("X-MailFrom: smtp"), std::string::npos) << text;
+  EXPECT_NE(text.find("X-MailFrom: submit@example.test"), std::string::npos) << text;
   for (const char* rcpt : {"jane@example.test", "bob@example.test", "carol@example.test",
                            "dave@example.test", "secret@example.test"}) {
     size_t rc = text.find("X-RcptTo:");
