@@ -3,13 +3,23 @@
 
   measure.py run   --out F.json -- CMD...    run CMD, record wall time and the
                                              rusage of CMD's whole process tree
-  measure.py serve --out F.json --ready-port P --ready-file R -- CMD...
-                                             run a server (Dovecot) until SIGTERM,
+  measure.py serve --out F.json (--ready-port P[,P] | --ready-path PATH)
+                   --ready-file R -- CMD...  run a server (Dovecot) until SIGTERM,
                                              forward it, reap the whole tree,
                                              record its rusage
-  measure.py verify --a MAILDIR --b MAILDIR [--strip-x-tuid] [--out F.json]
-                                             B must equal A: per mailbox, same
+  measure.py verify --a MAILDIR --b MAILDIR [--strip-x-tuid] [--flags S]
+                    [--ignore-flags-in BOX] [--out F.json]           B must equal A: per mailbox, same
                                              messages (bytes) with the same flags
+                                             (only the system flags named by
+                                             --flags, default all)
+  measure.py combine --out F.json --wall W.json PART.json...
+                                             one "client" record for a tool made
+                                             of several processes (mobilesync:
+                                             mobilesyncctl's wall time, CPU summed
+                                             over the parts, the largest peak RSS)
+  measure.py export-server --db SERVER.DB --user U --out MAILDIR
+                                             the mobilesync-server's view of U as a
+                                             Maildir (INBOX, .Trash), for verify
   measure.py changes --maildir A_MAILDIR --seed S --flags 100 --moves 50
                                              pick the UIDs to change (prints shell
                                              assignments)
@@ -159,7 +169,9 @@ def port_open(port):
 
 def cmd_serve(argv):
     out = argv[argv.index("--out") + 1]
-    ports = [int(p) for p in argv[argv.index("--ready-port") + 1].split(",")]
+    ports = ([int(p) for p in argv[argv.index("--ready-port") + 1].split(",")]
+             if "--ready-port" in argv else [])
+    ready_path = argv[argv.index("--ready-path") + 1] if "--ready-path" in argv else None
     ready_file = argv[argv.index("--ready-file") + 1]
     cmd = argv[argv.index("--") + 1:]
     subreaper()
@@ -173,11 +185,14 @@ def cmd_serve(argv):
     tfile = out + ".time"
     p = subprocess.Popen(timed(cmd, tfile), start_new_session=True)
     deadline = time.monotonic() + 30
-    while not all(port_open(pt) for pt in ports):
+    def ready():
+        return all(port_open(pt) for pt in ports) and (ready_path is None or
+                                                       os.path.exists(ready_path))
+    while not ready():
         if p.poll() is not None or time.monotonic() > deadline or stop["sig"]:
             break
         time.sleep(0.02)
-    ok = p.poll() is None and all(port_open(pt) for pt in ports)
+    ok = p.poll() is None and ready()
     with open(ready_file, "w") as f:
         f.write("ok\n" if ok else "failed\n")
     while not stop["sig"] and p.poll() is None:
@@ -220,7 +235,7 @@ def mailboxes(maildir):
     return out
 
 
-def messages(path, strip_tuid):
+def messages(path, strip_tuid, keep_flags=None):
     """Sorted list of (sha256 of content, size, flags) of one Maildir."""
     out = []
     for sub in ("cur", "new"):
@@ -233,7 +248,8 @@ def messages(path, strip_tuid):
                 head = TUID_RE.sub(b"", head + b"\n")[:-1]
                 data = head + sep + body
             flags = fn.rsplit(":2,", 1)[1] if ":2," in fn else ""
-            flags = "".join(sorted(c for c in flags if c.isupper()))  # system flags
+            flags = "".join(sorted(c for c in flags if c.isupper() and  # system flags
+                                   (keep_flags is None or c in keep_flags)))
             out.append((hashlib.sha256(data).hexdigest(), len(data), flags))
     return sorted(out)
 
@@ -242,12 +258,16 @@ def cmd_verify(argv):
     a = argv[argv.index("--a") + 1]
     b = argv[argv.index("--b") + 1]
     strip = "--strip-x-tuid" in argv
+    keep = argv[argv.index("--flags") + 1] if "--flags" in argv else None
+    # mobilesync keeps one state per message: in Trash, read or not is not kept.
+    no_flags = argv[argv.index("--ignore-flags-in") + 1] if "--ignore-flags-in" in argv else None
     out = argv[argv.index("--out") + 1] if "--out" in argv else None
     ma, mb = mailboxes(a), mailboxes(b)
     problems, summary = [], {}
     for name in sorted(set(ma) | set(mb)):
-        la = messages(ma[name], False) if name in ma else []
-        lb = messages(mb[name], strip) if name in mb else []
+        k = "" if name == no_flags else keep
+        la = messages(ma[name], False, k) if name in ma else []
+        lb = messages(mb[name], strip, k) if name in mb else []
         if not la and not lb:
             continue
         summary[name] = {"a": len(la), "b": len(lb), "a_bytes": sum(x[1] for x in la),
@@ -271,6 +291,59 @@ def cmd_verify(argv):
            ", ".join("%s=%d/%d" % (k, v["a"], v["b"]) for k, v in summary.items()),
            "".join("\n  " + p for p in problems)))
     return 0 if not problems else 1
+
+
+# ------------------------------------------------------------------ mobilesync
+
+def cmd_combine(argv):
+    """mobilesync is three processes: the measured command (mobilesyncctl,
+    whose wall time is the run's) and the two daemons doing the work."""
+    out = argv[argv.index("--out") + 1]
+    wall = argv[argv.index("--wall") + 1]
+    parts = [a for a in argv[argv.index("--wall") + 2:]]
+    with open(wall) as f:
+        rec = json.load(f)
+    rec["parts"] = {}
+    cpu, rss = rec.get("cpu_s", 0.0), rec.get("maxrss_kb", 0)
+    for p in parts:
+        with open(p) as f:
+            part = json.load(f)
+        rec["parts"][os.path.basename(p)] = part
+        cpu += part.get("cpu_s", 0.0)
+        rss = max(rss, part.get("maxrss_kb", 0))
+        if part.get("rc") not in (0, None, -15):
+            rec["rc"] = rec.get("rc") or 1  # a daemon that failed fails the run
+    rec["cpu_s"], rec["maxrss_kb"] = cpu, rss
+    with open(out, "w") as f:
+        json.dump(rec, f)
+    return 0
+
+
+def cmd_export_server(argv):
+    """Writes what mobilesync-server holds for a user as a Maildir: messages
+    in the window, INBOX (\\Seen when read) or .Trash. The server stores what
+    IMAP sent (CRLF); Dovecot's maildir files have LF line ends."""
+    import sqlite3
+    db = argv[argv.index("--db") + 1]
+    user = argv[argv.index("--user") + 1]
+    out = argv[argv.index("--out") + 1]
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    rows = con.execute("SELECT id, state, body FROM messages WHERE user = ? AND residence = 0",
+                       (user,)).fetchall()
+    boxes = {0: out, 1: out, 2: os.path.join(out, ".Trash")}
+    for d in set(boxes.values()):
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+    n = 0
+    for rid, state, body in rows:
+        if state not in boxes or body is None:
+            continue
+        flags = "S" if state == 1 else ""
+        with open(os.path.join(boxes[state], "cur", "%d.server:2,%s" % (rid, flags)), "wb") as f:
+            f.write(bytes(body).replace(b"\r\n", b"\n"))
+        n += 1
+    print("export-server: %d messages of %s" % (n, user))
+    return 0
 
 
 # ------------------------------------------------------------------ changes
@@ -381,7 +454,8 @@ def main():
         return 2
     sub, argv = sys.argv[1], sys.argv[2:]
     return {"run": cmd_run, "serve": cmd_serve, "verify": cmd_verify,
-            "changes": cmd_changes, "record": cmd_record, "report": cmd_report}[sub](argv)
+            "changes": cmd_changes, "record": cmd_record, "report": cmd_report,
+            "combine": cmd_combine, "export-server": cmd_export_server}[sub](argv)
 
 
 if __name__ == "__main__":

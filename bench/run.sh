@@ -8,8 +8,10 @@
 #   --quick        1,000 messages x 1 run (default: 10,000 x 3)
 #   --latency-ms   also run scenario 7 (1 and 2 through a delaying proxy) with
 #                  this round-trip time (half of it added each way)
-#   --scenarios    which scenarios (default 1,2,3; 7 added by --latency-ms)
-#   --tools        default: dsync-backup,dsync-sync,dsync-pipe,dsync-imapc,mbsync
+#   --scenarios    which scenarios (default 1,2,3; 7 added by --latency-ms;
+#                  4 = push latency and 5 = plugin overhead run mobilesync's
+#                  own programs once)
+#   --tools        default: mobilesync,dsync-backup,dsync-sync,dsync-pipe,dsync-imapc,mbsync
 #   --out          where results go (default bench/out/<UTC time>): results.jsonl,
 #                  report.md, logs
 #
@@ -24,7 +26,7 @@ bench="$top/bench"
 BENCH_DEPS=(isync time)   # mbsync, GNU time (for ad-hoc cross-checks); not in MS_DEPS
 
 runs=3 messages=10000 latency_ms= scenarios=1,2,3 seed=9 out= keep=0
-tools=dsync-backup,dsync-sync,dsync-pipe,dsync-imapc,mbsync
+tools=mobilesync,dsync-backup,dsync-sync,dsync-pipe,dsync-imapc,mbsync
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) runs=1 messages=1000 ;;
@@ -57,9 +59,11 @@ M="python3 $bench/measure.py"
 # ------------------------------------------------------------------ teardown
 w=$(mktemp -d /tmp/msb.XXXXXX)   # short: Dovecot's unix sockets live under it
 chmod 755 "$w"
-dc_pid= proxy_pid=
+dc_pid= proxy_pid= ms_pids=()
 teardown() {
   set +e
+  local p
+  for p in "${ms_pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   [ -n "$proxy_pid" ] && { kill -TERM "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null; }
   [ -n "$dc_pid" ] && { kill -TERM "$dc_pid" 2>/dev/null; wait "$dc_pid" 2>/dev/null; }
   # Interrupted: still leave a report of the runs that completed.
@@ -113,7 +117,9 @@ mail_uid=$(id -u mail); mail_gid=$(id -g mail)
 conf="$w/dovecot.conf"
 mkdir -p "$w/home/A" "$w/home/B" "$w/state" "$w/m"
 chown "$mail_uid:$mail_gid" "$w/home/A" "$w/home/B"
-printf 'A:{PLAIN}A-pw:%s:%s::%s/home/A::\nB:{PLAIN}B-pw:%s:%s::%s/home/B::\n' \
+# userdb_mobilesync_enabled: read only by the mobilesync plugin, which only
+# mobilesync's runs load (ms/dovecot.conf).
+printf 'A:{PLAIN}A-pw:%s:%s::%s/home/A::userdb_mobilesync_enabled=yes\nB:{PLAIN}B-pw:%s:%s::%s/home/B::\n' \
   "$mail_uid" "$mail_gid" "$w" "$mail_uid" "$mail_gid" "$w" >"$w/passwd"
 chmod 644 "$w/passwd"  # read by the auth process (user dovecot); test passwords
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
@@ -185,12 +191,13 @@ service anvil {
 CONF
 DA=(doveadm -c "$conf")
 
-# dc_start [RUSAGE_JSON]: start Dovecot under measure.py serve; wait for IMAP(S).
+# dc_start [RUSAGE_JSON [CONFIG]]: start Dovecot under measure.py serve; wait
+# for IMAP(S).
 dc_start() {
-  local ru=${1:-$w/m/unmeasured-server.json}
+  local ru=${1:-$w/m/unmeasured-server.json} c=${2:-$conf}
   rm -f "$w/ready"
   $M serve --out "$ru" --ready-port "$imap_port,$imaps_port" --ready-file "$w/ready" \
-    -- /usr/sbin/dovecot -F -c "$conf" >>"$w/dovecot.out" 2>&1 &
+    -- /usr/sbin/dovecot -F -c "$c" >>"$w/dovecot.out" 2>&1 &
   dc_pid=$!
   local i
   for i in $(seq 1 600); do [ -f "$w/ready" ] && break; sleep 0.05; done
@@ -201,9 +208,9 @@ dc_stop() {
   kill -TERM "$dc_pid"; wait "$dc_pid" || true; dc_pid=
 }
 
-proxy_start() {  # proxy_start ONE_WAY_MS: delaying proxy in front of IMAPS
+proxy_start() {  # proxy_start ONE_WAY_MS [PORT]: delaying proxy in front of PORT (IMAPS)
   rm -f "$w/proxy.port"
-  python3 "$bench/delay_proxy.py" --listen 127.0.0.1:0 --target "127.0.0.1:$imaps_port" \
+  python3 "$bench/delay_proxy.py" --listen 127.0.0.1:0 --target "127.0.0.1:${2:-$imaps_port}" \
     --delay-ms "$1" --port-file "$w/proxy.port" 2>>"$w/proxy.log" &
   proxy_pid=$!
   local i
@@ -276,48 +283,221 @@ tool_cmd() {
     *) echo "unknown tool $tool" >&2; exit 2 ;;
   esac
 }
-network_tool() { [ "$1" = dsync-imapc ] || [ "$1" = mbsync ]; }
+network_tool() { [ "$1" = dsync-imapc ] || [ "$1" = mbsync ] || [ "$1" = mobilesync ]; }
 
-# ==================================================================
-# MOBILESYNC HOOK (issue 9, mobilesync half) -- NOT YET WIRED (issue 8)
-# ==================================================================
-# run_mobilesync_<scenario> (initial = 1, incremental = 2, nochange = 3,
-# latency = 7): skipped until mobilesync's end-to-end sync exists. Each must,
-# as one measured run like measured_run does:
-#   1. enable user A for mobilesync (passwd-file extra field
-#      userdb_mobilesync_enabled=yes, window N = $messages so the whole
-#      mailbox lives remotely; load the plugin: mail_plugins = $mail_plugins
-#      notify mobilesync) -- the remote mobilesync-server's store plays B;
-#   2. start mobilesync-server and mobilesync-agent under "$M serve" (so their
-#      rusage is recorded like Dovecot's; for 7, the agent dials the server
-#      through delay_proxy.py);
-#   3. run the measured command: mobilesyncctl sync A --wait (for 2, after
-#      apply_changes; for 3, with nothing changed), and wait for convergence
-#      (mobilesyncctl status A --json says idle, no pending actions);
-#   4. verify: export the server's view of the mailbox as a Maildir (or read it
-#      through the device API) and "$M verify" it against A; "$M record" it;
-#   5. then add "mobilesync" to tool_list so it rotates with the peers.
-run_mobilesync_initial() { echo "mobilesync: not yet wired (issue 8)"; return 0; }
-run_mobilesync_incremental() { echo "mobilesync: not yet wired (issue 8)"; return 0; }
-run_mobilesync_nochange() { echo "mobilesync: not yet wired (issue 8)"; return 0; }
-run_mobilesync_latency() { echo "mobilesync: not yet wired (issue 8)"; return 0; }
+# ------------------------------------------------------------------ mobilesync
+# mobilesync plays the same game: user A (the same pristine Maildir) is
+# enabled, the agent syncs it to mobilesync-server, whose store plays B; the
+# device window is larger than the mailbox, so every message moves, as with
+# the peers. Dovecot gets the plugin through a second config file that
+# includes the first. Binaries: a build without sanitizers in
+# $MS_BENCH_BUILD_DIR (default build-bench/; MS_BENCH_REBUILD=0 reuses it).
+ms_wanted() { local t; for t in "${tool_list[@]}"; do [ "$t" = mobilesync ] && return 0; done; return 1; }
+ms=$w/ms
+ms_setup() {
+  msb=${MS_BENCH_BUILD_DIR:-$top/build-bench}
+  if [ "${MS_BENCH_REBUILD:-1}" = 1 ] || [ ! -x "$msb/src/sync_agent/mobilesync-agent" ]; then
+    log "building mobilesync (no sanitizers) in $msb"
+    MS_BUILD_TESTS=0 ms_build "$msb" >"$out/build.log" 2>&1 || { tail -20 "$out/build.log"; exit 1; }
+  fi
+  ms_bin_agent=$msb/src/sync_agent/mobilesync-agent
+  ms_bin_ctl=$msb/src/sync_agent/mobilesyncctl
+  ms_bin_server=$msb/src/sync_server/mobilesync-server
+  echo "mobilesync: $(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown), built in $msb" |
+    tee -a "$out/machine.txt"
+  mkdir -p "$ms/modules"
+  ms_server_port=$(free_port); ms_api_port=$(free_port)
+  # The server's certificate, from a CA of its own (as in production).
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
+    -subj "/CN=msbench CA" -keyout "$ms/ca.key" -out "$ms/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+    -keyout "$ms/server.key" -out "$ms/server.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$ms/san.ext"
+  openssl x509 -req -in "$ms/server.csr" -CA "$ms/ca.pem" -CAkey "$ms/ca.key" \
+    -CAcreateserial -days 7 -extfile "$ms/san.ext" -out "$ms/server.pem" 2>/dev/null
+  (umask 077
+   openssl rand -hex 32 >"$ms/agent.token"; openssl rand -hex 32 >"$ms/device.token"
+   openssl rand -hex 32 >"$ms/trigger.secret"; echo "master-$(openssl rand -hex 8)" >"$ms/master.pw")
+  chgrp mail "$ms/trigger.secret"; chmod 640 "$ms/trigger.secret"  # imap runs as "mail"
+  local m
+  for m in /usr/lib/dovecot/modules/*; do ln -sf "$m" "$ms/modules/"; done
+  ln -sf "$msb/src/plugin/.libs/lib20_mobilesync_plugin.so" "$ms/modules/"
+  ln -sf "$msb/src/plugin/.libs/lib95_mobilesync_lda_plugin.so" "$ms/modules/"
+  echo "mobilesync-agent:{PLAIN}$(cat "$ms/master.pw")" >"$ms/master-users"
+  chmod 644 "$ms/master-users"
+  ms_conf=$ms/dovecot.conf
+  cat >"$ms_conf" <<CONF
+# bench/run.sh: the peers' Dovecot plus conf.d/90-mobilesync.conf
+!include $conf
+mail_plugin_dir = $ms/modules
+mail_plugins = \$mail_plugins notify mobilesync
+mail_attribute_dict = file:%h/dovecot-attributes
+imap_metadata = yes
+auth_master_user_separator = *
+passdb {
+  driver = passwd-file
+  args = $ms/master-users
+  master = yes
+  result_success = continue
+}
+plugin {
+  mobilesync_agent_socket = $ms/agent.sock
+  mobilesync_trigger_secret_file = $ms/trigger.secret
+}
+CONF
+  local window=$((messages + 1000))
+  [ $window -gt 1000000 ] && window=1000000
+  (umask 077
+   printf 'bench token_sha256=%s users=A\n' "$(tr -d '\n' <"$ms/agent.token" | sha256sum | cut -d' ' -f1)" >"$ms/agents"
+   printf 'A token_sha256=%s address=a@bench.test window=%s\n' \
+     "$(tr -d '\n' <"$ms/device.token" | sha256sum | cut -d' ' -f1)" "$window" >"$ms/devices")
+}
+# ms_configs PORT: the daemons' config files; the agent dials PORT (the
+# server's, or the delay proxy's under scenario 7).
+ms_configs() {
+  cat >"$ms/server.conf" <<EOF
+listen = 127.0.0.1:$ms_server_port
+tls_cert_file = $ms/server.pem
+tls_key_file = $ms/server.key
+agents_file = $ms/agents
+database = $ms/state/server.db
+device_api_listen = 127.0.0.1:$ms_api_port
+devices_file = $ms/devices
+log_level = info
+EOF
+  cat >"$ms/agent.conf" <<EOF
+server = 127.0.0.1:$1
+server_name = localhost
+tls_ca_file = $ms/ca.pem
+deployment_token_file = $ms/agent.token
+imap = 127.0.0.1:$imap_port
+master_user = mobilesync-agent
+master_password_file = $ms/master.pw
+trigger_secret_file = $ms/trigger.secret
+control_socket = $ms/agent.sock
+control_group = mail
+state_dir = $ms/state/agent
+sync_interval = 24h
+doveadm_config = $ms_conf
+log_level = info
+EOF
+}
+ms_reset() {  # beside reset_sides: no server store, no agent state
+  rm -rf "$ms/state"
+  mkdir -p "$ms/state/agent"
+  chmod 700 "$ms/state/agent"
+}
+ms_ctl() { "$ms_bin_ctl" -c "$ms/agent.conf" "$@"; }
+# ms_start TAG PORT: mobilesync-server and mobilesync-agent under "measure.py
+# serve" (their rusage recorded like Dovecot's), until the agent has shaken
+# hands with the server.
+ms_start() {
+  local tag=$1 i
+  ms_configs "$2"
+  rm -f "$w/ms-server.ready" "$w/ms-agent.ready" "$ms/agent.sock"
+  $M serve --out "$tag-msserver.json" --ready-port "$ms_server_port" --ready-file "$w/ms-server.ready" \
+    -- "$ms_bin_server" -c "$ms/server.conf" -F >>"$out/mobilesync-server.log" 2>&1 &
+  ms_pids=($!)
+  for i in $(seq 1 600); do [ -f "$w/ms-server.ready" ] && break; sleep 0.05; done
+  $M serve --out "$tag-agent.json" --ready-path "$ms/agent.sock" --ready-file "$w/ms-agent.ready" \
+    -- "$ms_bin_agent" -c "$ms/agent.conf" -F >>"$out/mobilesync-agent.log" 2>&1 &
+  ms_pids+=($!)
+  for i in $(seq 1 600); do
+    ms_ctl --json status 2>/dev/null | grep -q '"state":"connected"' && return 0
+    sleep 0.05
+  done
+  echo "mobilesync did not start:"
+  tail -5 "$out/mobilesync-server.log" "$out/mobilesync-agent.log"
+  exit 1
+}
+ms_stop() {  # the agent first, then the server
+  local i
+  for ((i = ${#ms_pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${ms_pids[$i]}" 2>/dev/null
+    wait "${ms_pids[$i]}" || true
+  done
+  ms_pids=()
+}
+# The measured command: enable A (initial sync) or ask for a sync, wait for
+# it, then until the agent says A is idle with nothing pending.
+ms_sync_cmd() {  # ms_sync_cmd ENABLE_FIRST
+  cat >"$ms/sync.sh" <<SH
+#!/bin/sh
+set -e
+ctl() { "$ms_bin_ctl" -c "$ms/agent.conf" "\$@"; }
+if [ "$1" = 1 ]; then ctl enable A >/dev/null; fi
+ctl sync A --wait
+i=0
+until ctl --json status A | grep -q '"pending_actions":0,"running":false'; do
+  i=\$((i + 1)); [ \$i -lt 6000 ] || { echo "not idle after 10 minutes"; exit 1; }
+  sleep 0.1
+done
+SH
+  chmod 755 "$ms/sync.sh"
+  cmd=("$ms/sync.sh")
+}
+# ms_measured_run SCENARIO RUN ENABLE_FIRST [PROXY_ONE_WAY_MS]
+ms_measured_run() {
+  local sc=$1 run=$2 enable=$3 delay=${4:-} port=$ms_server_port tag
+  order=$((order + 1))
+  tag="$w/m/$order"
+  dc_start "$tag-server.json" "$ms_conf"
+  if [ -n "$delay" ]; then proxy_start "$delay" "$ms_server_port"; port=$proxy_port; fi
+  ms_start "$tag" "$port"
+  ms_sync_cmd "$enable"
+  echo "+ ${cmd[*]}   # $(grep -v '^#' "$ms/sync.sh" | tr '\n' ';')" >>"$out/commands.log"
+  $M run --out "$tag-ctl.json" -- "${cmd[@]}" >>"$out/tool-output.log" 2>&1 || true
+  ms_stop
+  proxy_stop
+  dc_stop
+  $M combine --out "$tag-client.json" --wall "$tag-ctl.json" "$tag-agent.json" "$tag-msserver.json"
+  rm -rf "$w/home/B/Maildir"
+  $M export-server --db "$ms/state/server.db" --user A --out "$w/home/B/Maildir" >>"$out/verify.log"
+  $M verify --a "$w/home/A/Maildir" --b "$w/home/B/Maildir" --flags S --ignore-flags-in Trash \
+    --out "$tag-verify.json" >>"$out/verify.log" 2>&1 || {
+      echo "  verification FAILED: $(tail -n 3 "$out/verify.log")"; }
+  $M record --jsonl "$out/results.jsonl" --scenario "$sc" --tool mobilesync --run "$run" \
+    --order "$order" --messages "$messages" --client "$tag-client.json" \
+    --server "$tag-server.json" --verify "$tag-verify.json"
+}
 
 # ------------------------------------------------------------------ runs
+if ms_wanted || want 4 || want 5; then ms_setup; fi
 reset_sides() {  # Dovecot stopped: A back to pristine, B and tool state empty
   rm -rf "$w/home/A" "$w/home/B" "$w/mbsync-state"
   cp -a "$w/pristineA" "$w/home/A"
   mkdir -p "$w/home/B" "$w/mbsync-state"
   chown "$mail_uid:$mail_gid" "$w/home/B"
+  if ms_wanted; then ms_reset; fi
 }
 
-apply_changes() {  # on A, unmeasured: 100 flag changes, 50 moves, 50 new
-  local MARK_READ MARK_UNREAD MOVE
-  dc_start
+# apply_changes [TOOL]: on A, unmeasured: 100 flag changes, 50 moves, 50 new.
+# For mobilesync through Dovecot with the plugin (the changes are recorded in
+# A's action list, as they would be) and the new mail saved by doveadm (the
+# peers get the same files copied into cur/: same bytes, same flags).
+apply_changes() {
+  local MARK_READ MARK_UNREAD MOVE da=("${DA[@]}") f
+  if [ "${1:-}" = mobilesync ]; then
+    da=(doveadm -c "$ms_conf")
+    dc_start "" "$ms_conf"
+  else
+    dc_start
+  fi
   eval "$($M changes --maildir "$w/home/A/Maildir" --seed "$seed" --flags 100 --moves 50)"
-  "${DA[@]}" flags add -u A '\Seen' mailbox INBOX uid "$MARK_READ"
-  "${DA[@]}" flags remove -u A '\Seen' mailbox INBOX uid "$MARK_UNREAD"
-  "${DA[@]}" move -u A Trash mailbox INBOX uid "$MOVE"
-  cp -p "$new_dir"/cur/* "$w/home/A/Maildir/cur/"
+  "${da[@]}" flags add -u A '\Seen' mailbox INBOX uid "$MARK_READ"
+  "${da[@]}" flags remove -u A '\Seen' mailbox INBOX uid "$MARK_UNREAD"
+  "${da[@]}" move -u A Trash mailbox INBOX uid "$MOVE"
+  if [ "${1:-}" = mobilesync ]; then
+    local uid
+    uid=$("${da[@]}" -f flow mailbox status -u A uidnext INBOX | sed 's/.*uidnext=//')
+    for f in "$new_dir"/cur/*; do  # one at a time: UIDs in order, from uidnext on
+      "${da[@]}" save -u A -m INBOX <"$f"
+      case ${f##*:2,} in *S*) "${da[@]}" flags add -u A '\Seen' mailbox INBOX uid "$uid" ;; esac
+      uid=$((uid + 1))
+    done
+  else
+    cp -p "$new_dir"/cur/* "$w/home/A/Maildir/cur/"
+  fi
   chown -R "$mail_uid:$mail_gid" "$w/home/A/Maildir/cur"
   "${DA[@]}" mailbox status -u A messages INBOX >/dev/null  # Dovecot indexes the new mail
   dc_stop
@@ -327,6 +507,12 @@ order=0
 # measured_run SCENARIO TOOL RUN [PROXY_ONE_WAY_MS]
 measured_run() {
   local sc=$1 tool=$2 run=$3 delay=${4:-} port=$imaps_port tag
+  if [ "$tool" = mobilesync ]; then
+    local enable=0
+    [[ $sc == 1* || $sc == 7a* ]] && enable=1
+    ms_measured_run "$sc" "$run" "$enable" "$delay"
+    return
+  fi
   order=$((order + 1))
   tag="$w/m/$order"
   dc_start "$tag-server.json"
@@ -352,7 +538,7 @@ chain() {
   reset_sides
   measured_run "1 initial" "$tool" "$run"
   want 3 && measured_run "3 no-change" "$tool" "$run"
-  if want 2; then apply_changes; measured_run "2 incremental" "$tool" "$run"; fi
+  if want 2; then apply_changes "$tool"; measured_run "2 incremental" "$tool" "$run"; fi
 }
 # chain_latency TOOL RUN: the same through the delaying proxy (scenario 7)
 chain_latency() {
@@ -360,7 +546,7 @@ chain_latency() {
   one_way=$(python3 -c "print($latency_ms / 2)")
   reset_sides
   measured_run "7a initial +${latency_ms}ms RTT" "$tool" "$run" "$one_way"
-  apply_changes
+  apply_changes "$tool"
   measured_run "7b incremental +${latency_ms}ms RTT" "$tool" "$run" "$one_way"
 }
 
@@ -391,9 +577,21 @@ for run in $(seq 1 "$runs"); do
       network_tool "$tool" && chain_latency "$tool" "$run"
     done
   fi
-  # mobilesync: one function per scenario, skipped until issue 8 wires it.
-  for s in initial incremental nochange latency; do "run_mobilesync_$s"; done
 done
+
+# Scenarios 4 and 5 are mobilesync's alone (the peers do not push: their
+# latency is their polling interval; the plugin's cost on delivery has no
+# peer counterpart): programs of their own on the real system, run once.
+if want 4; then
+  log "scenario 4: push latency (bench/e2e_bench)"
+  echo "+ $msb/bench/e2e_bench --deliveries 300 --reads 50" >>"$out/commands.log"
+  "$msb/bench/e2e_bench" --deliveries 300 --reads 50 2>>"$out/tool-output.log" | tee "$out/scenario4.txt"
+fi
+if want 5; then
+  log "scenario 5: plugin overhead on LMTP delivery (bench/plugin_overhead)"
+  echo "+ $msb/bench/plugin_overhead --messages 300 --rounds 2" >>"$out/commands.log"
+  "$msb/bench/plugin_overhead" --messages 300 --rounds 2 2>>"$out/tool-output.log" | tee "$out/scenario5.txt"
+fi
 
 {
   echo "## Run $(date -u '+%Y-%m-%d %H:%M UTC'): $messages messages, $runs run(s), scenarios $scenarios"
@@ -403,7 +601,13 @@ done
   echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo '```'
   echo
-  $M report "$out/results.jsonl"
+  [ -s "$out/results.jsonl" ] && $M report "$out/results.jsonl"
+  if [ -s "$out/scenario4.txt" ]; then
+    printf '\n### 4. Push latency (mobilesync; bench/e2e_bench)\n\n```\n'; cat "$out/scenario4.txt"; echo '```'
+  fi
+  if [ -s "$out/scenario5.txt" ]; then
+    printf '\n### 5. Plugin overhead on LMTP delivery (bench/plugin_overhead)\n\n'; cat "$out/scenario5.txt"
+  fi
 } >"$out/report.md"
 cp "$w/dovecot.log" "$out/dovecot.log" 2>/dev/null || true
 log "done: $out/report.md"

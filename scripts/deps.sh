@@ -39,7 +39,7 @@ ms_install_deps() {
 }
 
 # ms_build BUILD_DIR [configure args...]: autoreconf (once), configure (when
-# the arguments changed), make.
+# the arguments changed), make (MS_BUILD_TESTS=0: without the test programs).
 ms_build() {
   local build=$1; shift
   local top; top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,5 +55,7 @@ ms_build() {
   # Two invocations, not one: with BUILT_SOURCES, `all` runs a sub-make, and
   # building `test-programs` beside it in the same make would link the same
   # libtool targets twice at once.
-  make -C "$build" -j"$(nproc)" -s all && make -C "$build" -j"$(nproc)" -s test-programs
+  # MS_BUILD_TESTS=0: the programs only (bench/run.sh).
+  make -C "$build" -j"$(nproc)" -s all || return 1
+  [ "${MS_BUILD_TESTS:-1}" = 0 ] || make -C "$build" -j"$(nproc)" -s test-programs
 }

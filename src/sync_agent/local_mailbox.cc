@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -234,6 +235,8 @@ struct LocalMailbox::Impl {
   std::map<uint64_t, std::string> action_keys;
   // Message GUIDs seen by the last LoadSnapshot (for map values).
   std::map<LocalId, std::string> guids;
+  // Their sizes (RFC822.SIZE), to bound batched body fetches.
+  std::map<LocalId, uint64_t> sizes;
 
   template <typename F>
   auto Guard(F f) {
@@ -360,6 +363,7 @@ struct LocalMailbox::Impl {
           lm.meta.match_key = HeaderValue(m.body, "message-id");
           if (lm.meta.match_key.empty()) lm.meta.match_key = m.guid;
           guids[lm.id] = m.guid;
+          sizes[lm.id] = m.size;
           out->push_back(std::move(lm));
         }),
         Guard([out, box, k](const CommandResult& r) {
@@ -389,11 +393,23 @@ struct LocalMailbox::Impl {
                         }));
   }
 
+  // Writes the maps in order. Consecutive maps are merged (a later value of
+  // an entry replaces an earlier one, which is what running them in order
+  // leaves) into commands of at most kMaxDurableBatch entries, each applied
+  // whole: a crash leaves a prefix of the sequence written, as one command
+  // per map would.
   void SetMetaSequence(std::shared_ptr<std::vector<MetadataMap>> list, size_t i, Next k) {
     if (i >= list->size()) return k(Status::OK());
-    SetMeta((*list)[i], [this, list, i, k](const Status& s) {
+    MetadataMap merged;
+    size_t j = i;
+    while (j < list->size() &&
+           (j == i || merged.size() + (*list)[j].size() <= LocalMailbox::kMaxDurableBatch)) {
+      for (auto& [key, value] : (*list)[j]) merged[key] = value;
+      ++j;
+    }
+    SetMeta(std::move(merged), [this, list, j, k](const Status& s) {
       if (!s.ok()) return k(s);
-      SetMetaSequence(list, i + 1, k);
+      SetMetaSequence(list, j, k);
     });
   }
 
@@ -411,6 +427,7 @@ struct LocalMailbox::Impl {
     boxes_known = false;
     selected.clear();
     guids.clear();
+    sizes.clear();
     auto fail = [st](const Status& s) {
       st->done(Status(s), engine::AgentSnapshot(), SnapshotInfo());
     };
@@ -671,26 +688,39 @@ struct LocalMailbox::Impl {
         return SubmitMessage(op, body, [fin](const Status& s) { fin(s, LocalId()); });
       case OpKind::kFileInSent:
         return FileInSent(op, body, [fin](const Status& s) { fin(s, LocalId()); });
+      case OpKind::kPutMapping:
+      case OpKind::kRemoveMapping:
+      case OpKind::kDeleteActionEntry:
+      case OpKind::kSetGeneration: return ApplyDurable({op}, fin);
+      case OpKind::kSend:
+      case OpKind::kReport:
+      case OpKind::kDone: break;
+    }
+    fin(Status::InvalidArgument("not a mailbox op"), LocalId());
+  }
+
+  // The attribute write of one durable op, added to `m` (a later op on the
+  // same entry replaces an earlier one, as if they ran in order).
+  Status DurableEntry(const Op& op, MetadataMap* m) {
+    switch (op.kind) {
       case OpKind::kPutMapping: {
         if (!op.local.valid() || op.remote == engine::kNoRemoteId) {
-          return fin(Status::InvalidArgument("invalid local or remote id"), LocalId());
+          return Status::InvalidArgument("invalid local or remote id");
         }
         auto g = guids.find(op.local);
         std::string guid = g == guids.end() ? "" : g->second;
-        return SetMeta({{MapEntry(op.local), MapValue(op.remote, op.local.mailbox, guid)}},
-                       [fin](const Status& s) { fin(s, LocalId()); });
+        (*m)[MapEntry(op.local)] = MapValue(op.remote, op.local.mailbox, guid);
+        return Status::OK();
       }
-      case OpKind::kRemoveMapping:
-        return SetMeta({{MapEntry(op.local), std::nullopt}},
-                       [fin](const Status& s) { fin(s, LocalId()); });
+      case OpKind::kRemoveMapping: (*m)[MapEntry(op.local)] = std::nullopt; return Status::OK();
       case OpKind::kDeleteActionEntry: {
         auto it = action_keys.find(op.seq);
         if (it == action_keys.end()) {
-          return fin(Status::InvalidArgument("unknown action entry seq " + std::to_string(op.seq) +
-                                             " (not from the last snapshot)"),
-                     LocalId());
+          return Status::InvalidArgument("unknown action entry seq " + std::to_string(op.seq) +
+                                         " (not from the last snapshot)");
         }
-        return SetMeta({{it->second, std::nullopt}}, [fin](const Status& s) { fin(s, LocalId()); });
+        (*m)[it->second] = std::nullopt;
+        return Status::OK();
       }
       case OpKind::kSetGeneration: {
         std::optional<std::string> v;
@@ -698,13 +728,23 @@ struct LocalMailbox::Impl {
           v = "v1 gen=" + std::to_string(op.generation) +
               " server=" + plugin::PercentEncode(owner->server_name_);
         }
-        return SetMeta({{kGenerationEntry, v}}, [fin](const Status& s) { fin(s, LocalId()); });
+        (*m)[kGenerationEntry] = v;
+        return Status::OK();
       }
-      case OpKind::kSend:
-      case OpKind::kReport:
-      case OpKind::kDone: break;
+      default: return Status::InvalidArgument("not a durable op");
     }
-    fin(Status::InvalidArgument("not a mailbox op"), LocalId());
+  }
+
+  // Durable ops in one SETMETADATA: Dovecot applies the entries of one
+  // command in one attribute transaction, so the batch is written whole or
+  // not at all (the file dict rewrites its file once, not once per entry).
+  void ApplyDurable(const std::vector<Op>& ops, ApplyDone fin) {
+    MetadataMap m;
+    for (const Op& op : ops) {
+      Status s = DurableEntry(op, &m);
+      if (!s.ok()) return fin(s, LocalId());
+    }
+    SetMeta(std::move(m), [fin](const Status& s) { fin(s, LocalId()); });
   }
 
   void AppendLocal(const Op& op, const std::string& body, ApplyDone fin) {
@@ -924,6 +964,34 @@ struct LocalMailbox::Impl {
     });
   }
 
+  void FetchBodies(const std::vector<LocalId>& ids, BodiesDone done) {
+    if (ids.empty()) return done(Status::OK(), {});
+    const LocalId first = ids.front();
+    SelectFor(first, [this, ids, first, done](const Status& s, bool gone) {
+      if (!s.ok()) return done(s, {});
+      if (gone) return done(Status::OK(), {});
+      std::vector<uint64_t> uids;
+      for (const LocalId& id : ids) {
+        if (id.mailbox == first.mailbox && id.uidvalidity == first.uidvalidity)
+          uids.push_back(id.uid);
+      }
+      auto wanted = std::make_shared<std::set<uint64_t>>(uids.begin(), uids.end());
+      auto out = std::make_shared<std::map<LocalId, std::string>>();
+      client->UidFetch(
+          imap::UidSet(uids), "(UID BODY.PEEK[])", Guard([first, wanted, out](FetchedMessage&& m) {
+            if (!m.has_body || wanted->count(m.uid) == 0) return;
+            (*out)[LocalId{first.mailbox, first.uidvalidity, static_cast<uint32_t>(m.uid)}] =
+                std::move(m.body);
+          }),
+          Guard([first, out, done](const CommandResult& r) {
+            if (!r.status.ok()) {
+              return done(Status::Unavailable("fetch bodies in " + first.mailbox, r.text), {});
+            }
+            done(Status::OK(), std::move(*out));
+          }));
+    });
+  }
+
   void FetchBody(const LocalId& id, BodyDone done) {
     SelectFor(id, [this, id, done](const Status& s, bool gone) {
       if (!s.ok()) return done(s, "");
@@ -963,8 +1031,21 @@ void LocalMailbox::LoadSnapshot(LoadDone done) {
   impl_->LoadSnapshot(std::move(done));
 }
 
+void LocalMailbox::FetchBodies(const std::vector<engine::LocalId>& ids, BodiesDone done) {
+  impl_->FetchBodies(ids, std::move(done));
+}
+
+uint64_t LocalMailbox::ListedSize(const engine::LocalId& id) const {
+  auto it = impl_->sizes.find(id);
+  return it == impl_->sizes.end() ? 0 : it->second;
+}
+
 void LocalMailbox::FetchBody(const engine::LocalId& id, BodyDone done) {
   impl_->FetchBody(id, std::move(done));
+}
+
+void LocalMailbox::ApplyDurable(const std::vector<engine::Op>& ops, ApplyDone done) {
+  impl_->ApplyDurable(ops, std::move(done));
 }
 
 void LocalMailbox::Apply(const engine::Op& op, const std::string& body, ApplyDone done) {

@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "sync_agent/engine/sync_session.h"
@@ -78,6 +79,15 @@ class LocalMailbox {
   // sent to the server).
   void FetchBody(const engine::LocalId& id, BodyDone done);
 
+  // The bytes of several messages of one mailbox (same mailbox and
+  // UIDVALIDITY) in one UID FETCH. Messages that are gone are missing from
+  // the result.
+  using BodiesDone = std::function<void(const Status&, std::map<engine::LocalId, std::string>)>;
+  void FetchBodies(const std::vector<engine::LocalId>& ids, BodiesDone done);
+
+  // The size the last snapshot listed for `id` (0: not listed).
+  uint64_t ListedSize(const engine::LocalId& id) const;
+
   // Carries out one engine op that touches Dovecot: kAppendLocal,
   // kSetLocalState, kDestroyLocal, kSubmitMessage, kFileInSent,
   // kPutMapping, kRemoveMapping, kDeleteActionEntry, kSetGeneration.
@@ -87,6 +97,12 @@ class LocalMailbox {
   // INBOX and Trash); else empty.
   // kSetGeneration with a generation != 0 stores `v1 gen=<g> server=<server_name>`.
   void Apply(const engine::Op& op, const std::string& body, ApplyDone done);
+
+  // Several durable ops (kPutMapping, kRemoveMapping, kDeleteActionEntry,
+  // kSetGeneration), in order, in one SETMETADATA: all or none are written.
+  // REQUIRES: ops.size() <= kMaxDurableBatch.
+  static constexpr size_t kMaxDurableBatch = 200;
+  void ApplyDurable(const std::vector<engine::Op>& ops, ApplyDone done);
 
   void set_server_name(std::string name) { server_name_ = std::move(name); }
   const SnapshotInfo& info() const { return info_; }

@@ -23,6 +23,11 @@ int64_t NowMs() {
 
 constexpr int64_t kWaitPollMs = 50;
 
+bool IsDurableOp(engine::OpKind k) {
+  return k == engine::OpKind::kPutMapping || k == engine::OpKind::kRemoveMapping ||
+         k == engine::OpKind::kDeleteActionEntry || k == engine::OpKind::kSetGeneration;
+}
+
 bool IsMailboxOp(engine::OpKind k) {
   switch (k) {
     case engine::OpKind::kAppendLocal:
@@ -185,23 +190,7 @@ void SyncDriver::Execute(engine::Op op) {
   using engine::OpKind;
   switch (op.kind) {
     case OpKind::kSend: {
-      if (codec_->NeedsBody(op.frame)) {
-        busy_ = true;
-        std::weak_ptr<bool> alive = alive_;
-        engine::Frame frame = std::move(op.frame);
-        mailbox_->FetchBody(frame.action.local,
-                            [this, alive, frame](const Status& s, std::string body) {
-                              if (alive.expired()) return;
-                              busy_ = false;
-                              if (!s.ok()) {
-                                Fail(s);
-                              } else if (!failed_) {
-                                SendEngineFrame(frame, std::move(body));
-                              }
-                              Pump();
-                            });
-        return;
-      }
+      if (codec_->NeedsBody(op.frame)) return SendWithBody(std::move(op.frame));
       SendEngineFrame(op.frame, {});
       return;
     }
@@ -251,23 +240,81 @@ void SyncDriver::Execute(engine::Op op) {
   });
 }
 
-void SyncDriver::ApplyDurable(const engine::Op& op) {
+// Durable ops come in runs (an ACK of W inserts yields W mappings): the run
+// waiting at the head of the queue goes out as one write. Nothing between
+// them reads the mailbox, so this is the same as applying them one by one,
+// and a crash leaves a prefix of the sequence written, as before.
+void SyncDriver::ApplyDurable(const engine::Op& first) {
+  auto batch = std::make_shared<std::vector<engine::Op>>();
+  batch->push_back(first);
+  while (!ops_.empty() && IsDurableOp(ops_.front().kind) &&
+         batch->size() < LocalMailbox::kMaxDurableBatch) {
+    batch->push_back(std::move(ops_.front()));
+    ops_.pop_front();
+  }
   busy_ = true;
   std::weak_ptr<bool> alive = alive_;
-  const bool is_generation = op.kind == engine::OpKind::kSetGeneration;
-  const bool is_delete = op.kind == engine::OpKind::kDeleteActionEntry;
-  const engine::SyncGeneration g = op.generation;
-  mailbox_->Apply(op, {}, [this, alive, is_generation, is_delete, g](const Status& s,
-                                                                      const engine::LocalId&) {
+  mailbox_->ApplyDurable(*batch, [this, alive, batch](const Status& s, const engine::LocalId&) {
     if (alive.expired()) return;
     busy_ = false;
     if (!s.ok()) {
       Fail(s);
-    } else if (is_generation) {
-      generation_ = g;
-    } else if (is_delete && result_.pending_actions > 0) {
-      // What `mobilesyncctl status` shows: entries left after the session.
-      --result_.pending_actions;
+      Pump();
+      return;
+    }
+    for (const engine::Op& op : *batch) {
+      if (op.kind == engine::OpKind::kSetGeneration) {
+        generation_ = op.generation;
+      } else if (op.kind == engine::OpKind::kDeleteActionEntry && result_.pending_actions > 0) {
+        // What `mobilesyncctl status` shows: entries left after the session.
+        --result_.pending_actions;
+      }
+    }
+    Pump();
+  });
+}
+
+// An INSERT or FILED_AS_SENT carries the message. The engine queues up to W
+// of them at once (its flight window): their bodies are fetched together,
+// up to kPrefetchCount messages or kPrefetchBytes, one IMAP round trip for
+// all instead of one each.
+void SyncDriver::SendWithBody(engine::Frame frame) {
+  const engine::LocalId first = frame.action.local;
+  auto cached = prefetched_.find(first);
+  if (cached != prefetched_.end()) {
+    std::string body = std::move(cached->second);
+    prefetched_.erase(cached);
+    SendEngineFrame(frame, std::move(body));
+    return;
+  }
+  std::vector<engine::LocalId> ids{first};
+  uint64_t bytes = mailbox_->ListedSize(first);
+  for (const engine::Op& next : ops_) {
+    if (ids.size() >= kPrefetchCount) break;
+    if (next.kind != engine::OpKind::kSend || !codec_->NeedsBody(next.frame)) continue;
+    const engine::LocalId& id = next.frame.action.local;
+    if (id.mailbox != first.mailbox || id.uidvalidity != first.uidvalidity) continue;
+    const uint64_t size = mailbox_->ListedSize(id);
+    if (bytes + size > kPrefetchBytes) break;
+    bytes += size;
+    ids.push_back(id);
+  }
+  busy_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  mailbox_->FetchBodies(ids, [this, alive, frame](const Status& s,
+                                                  std::map<engine::LocalId, std::string> bodies) {
+    if (alive.expired()) return;
+    busy_ = false;
+    auto own = bodies.find(frame.action.local);
+    if (!s.ok()) {
+      Fail(s);
+    } else if (own == bodies.end()) {
+      Fail(Status::NotFound("fetch body: " + engine::ToString(frame.action.local) + " is gone"));
+    } else if (!failed_) {
+      std::string body = std::move(own->second);
+      bodies.erase(own);
+      for (auto& [id, b] : bodies) prefetched_[id] = std::move(b);
+      SendEngineFrame(frame, std::move(body));
     }
     Pump();
   });

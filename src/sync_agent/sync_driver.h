@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <variant>
@@ -101,6 +102,7 @@ class SyncDriver : public SessionListener {
   void SendEngineFrame(const engine::Frame& f, std::string body);
   void SendWire(const wire::Frame& f);
   void ApplyDurable(const engine::Op& op);
+  void SendWithBody(engine::Frame frame);
   void Fail(Status why);
   void MaybeFinish();
   void ArmTimer();
@@ -125,6 +127,10 @@ class SyncDriver : public SessionListener {
   engine::SyncGeneration generation_ = 0;  // persisted agent generation
 
   std::deque<engine::Op> ops_;
+  // Bodies fetched ahead for INSERTs queued behind the one being sent.
+  static constexpr size_t kPrefetchCount = 32;
+  static constexpr uint64_t kPrefetchBytes = 8u << 20;
+  std::map<engine::LocalId, std::string> prefetched_;
   std::deque<Event> events_;
   bool busy_ = false;          // an asynchronous op is being carried out
   bool engine_done_ = false;   // the engine emitted kDone OK

@@ -219,7 +219,38 @@ class AgentConnection {
   std::string Who() const { return (name_.empty() ? std::string("(unauthenticated)") : name_) + "@" + peer_; }
 
   // --- Frames in ------------------------------------------------------------
+  // Group commit: the frames of one read are applied in one store batch and
+  // every frame we answer with is held until the batch is on disk, so an
+  // ACK never leaves before what it acknowledges is durable, and a burst of
+  // W actions costs one fsync, not W.
   void ReadFrames(evbuffer* in) {
+    Status b = listener_->store()->BeginBatch();
+    if (b.ok()) {
+      holding_ = true;
+    } else {
+      LogWarning("", "agent " + Who() + ": no group commit for this read: " + b.ToString());
+    }
+    ReadFramesHeld(in);
+    FlushHeld();
+  }
+
+  // Ends the batch; sends what was held only if it committed. If it did
+  // not, nothing it acknowledged may be believed: the connection closes and
+  // the agent sends the unacknowledged actions again.
+  void FlushHeld() {
+    if (!holding_) return;
+    holding_ = false;
+    Status s = listener_->store()->EndBatch();
+    std::string out = std::move(held_);
+    held_.clear();
+    if (!s.ok()) {
+      LogError("", "agent " + Who() + ": store commit failed, closing: " + s.ToString());
+      return SendConnectionError(pb::ERROR_CODE_INTERNAL, "store unavailable");
+    }
+    if (!out.empty()) bufferevent_write(bev_, out.data(), out.size());
+  }
+
+  void ReadFramesHeld(evbuffer* in) {
     while (!closing_ && evbuffer_get_length(in) > 0) {
       size_t n = evbuffer_get_contiguous_space(in);
       const char* data = reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ssize_t>(n)));
@@ -688,6 +719,10 @@ class AgentConnection {
       LogError("", "cannot encode " + wire::DescribeFrame(frame) + ": " + s.ToString());
       return;
     }
+    if (holding_) {
+      held_ += out;
+      return;
+    }
     bufferevent_write(bev_, out.data(), out.size());
   }
 
@@ -732,6 +767,8 @@ class AgentConnection {
 
   void SendConnectionError(pb::ErrorCode code, const std::string& detail) {
     if (closing_) return;
+    FlushHeld();           // what this read applied and answered is committed first
+    if (closing_) return;  // the commit failed: already closing
     pb::Error e;
     e.set_code(code);
     e.set_detail(detail.substr(0, wire::kMaxDetailBytes));
@@ -796,6 +833,8 @@ class AgentConnection {
   EventPtr close_timer_;  // delayed close after a failed authentication
   bool closing_ = false;  // an ERROR ended the connection: flush, then close
   bool dead_ = false;     // delete at the end of the current callback
+  bool holding_ = false;  // in a store batch: frames out wait in held_
+  std::string held_;
 };
 
 // --------------------------------------------------------------------------

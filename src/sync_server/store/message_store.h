@@ -193,6 +193,15 @@ class MessageStore {
   // Checks the store's invariants (integrity, window <= N, every action's
   // message exists). For tests and `--check`.
   [[nodiscard]] virtual Status Check() = 0;
+
+  // Group commit. Between BeginBatch and EndBatch the calls above keep their
+  // changes in one open transaction (a failing call still undoes only its
+  // own); EndBatch makes them all durable at once (one fsync instead of one
+  // per call) or, when it fails, none of them. The caller must not tell
+  // anyone about a change made in a batch (acknowledge it) before EndBatch
+  // returned OK.
+  [[nodiscard]] virtual Status BeginBatch() = 0;
+  [[nodiscard]] virtual Status EndBatch() = 0;
 };
 
 // Small helpers shared by the implementations and the device API.

@@ -80,30 +80,53 @@ class SqliteStore::Stmt {
 };
 
 // BEGIN IMMEDIATE now, ROLLBACK unless Commit() succeeded: one call of the
-// store is all or nothing, whatever path it leaves by.
+// store is all or nothing, whatever path it leaves by. Inside a batch
+// (BeginBatch) the same with a savepoint of the batch's transaction.
 class SqliteStore::Txn {
  public:
-  explicit Txn(SqliteStore* store) : store_(store) {
-    begun_ = store_->Exec("BEGIN IMMEDIATE");
+  explicit Txn(SqliteStore* store) : store_(store), nested_(store->in_batch_) {
+    begun_ = store_->Exec(nested_ ? "SAVEPOINT call" : "BEGIN IMMEDIATE");
   }
   ~Txn() {
     // Nothing to report to: the caller already returns the error that made
     // us roll back.
-    if (begun_.ok() && !done_) (void)store_->Exec("ROLLBACK");
+    if (!begun_.ok() || done_) return;
+    if (nested_) {
+      (void)store_->Exec("ROLLBACK TO call");
+      (void)store_->Exec("RELEASE call");
+    } else {
+      (void)store_->Exec("ROLLBACK");
+    }
   }
   const Status& begun() const { return begun_; }
   Status Commit(Status s) {
     if (!s.ok()) return s;
-    s = store_->Exec("COMMIT");
+    s = store_->Exec(nested_ ? "RELEASE call" : "COMMIT");
     done_ = s.ok();
     return s;
   }
 
  private:
   SqliteStore* store_;
+  bool nested_;
   Status begun_;
   bool done_ = false;
 };
+
+Status SqliteStore::BeginBatch() {
+  if (in_batch_) return Status::InvalidArgument("a batch is already open");
+  Status s = Exec("BEGIN IMMEDIATE");
+  in_batch_ = s.ok();
+  return s;
+}
+
+Status SqliteStore::EndBatch() {
+  if (!in_batch_) return Status::OK();
+  in_batch_ = false;
+  Status s = Exec("COMMIT");
+  if (!s.ok()) (void)Exec("ROLLBACK");
+  return s;
+}
 
 namespace {
 

@@ -59,6 +59,8 @@ class SqliteStore : public MessageStore {
                            uint64_t* generation) override;
   Status CollectGarbage(const std::string& user, std::vector<uint64_t>* collected) override;
   Status Check() override;
+  Status BeginBatch() override;
+  Status EndBatch() override;
 
   // The body of a message the agent filed as sent (tests).
   [[nodiscard]] Status GetSent(const std::string& user, uint64_t id, std::string* body);
@@ -83,6 +85,7 @@ class SqliteStore : public MessageStore {
 
   SqlitePtr db_;
   std::string path_;
+  bool in_batch_ = false;  // BeginBatch's transaction is open
 };
 
 }  // namespace mobilesync::server

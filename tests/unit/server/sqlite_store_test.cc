@@ -316,6 +316,57 @@ TEST_F(SqliteStoreTest, StateSurvivesReopen) {
   EXPECT_TRUE(store_->Check().ok());
 }
 
+// Group commit: what a batch applied is durable after EndBatch and gone if
+// the process dies before it; a call that fails inside a batch undoes only
+// its own changes.
+TEST_F(SqliteStoreTest, BatchCommitsAtEndBatchOnly) {
+  ASSERT_TRUE(store_->EnsureUser("alice", 100).ok());
+  ASSERT_TRUE(store_->BeginBatch().ok());
+  EXPECT_FALSE(store_->BeginBatch().ok());  // not nested
+  ApplyResult a, b;
+  ASSERT_TRUE(store_->ApplyAgentAction("alice", Insert("k1", 100), &a).ok());
+  uint64_t id = 0;
+  EXPECT_FALSE(store_->DeviceInsert("nobody", Msg("x"), 1, &id).ok());  // rolls back itself only
+  ASSERT_TRUE(store_->ApplyAgentAction("alice", Insert("k2", 200), &b).ok());
+  ApplyResult unknown;
+  ASSERT_TRUE(
+      store_->ApplyAgentAction("alice", Change(ActionKind::kMarkRead, 4242), &unknown).ok());
+  EXPECT_EQ(unknown.outcome, ApplyOutcome::kUnknownId);
+  EXPECT_EQ(WindowIds(), (std::vector<uint64_t>{b.assigned_id, a.assigned_id}));  // seen inside
+  ASSERT_TRUE(store_->EndBatch().ok());
+  ASSERT_TRUE(store_->EndBatch().ok());  // no batch open: nothing to do
+  Reopen();
+  EXPECT_EQ(WindowIds(), (std::vector<uint64_t>{b.assigned_id, a.assigned_id}));
+  EXPECT_TRUE(store_->Check().ok());
+}
+
+TEST_F(SqliteStoreTest, BatchNotEndedIsLostWhole) {
+  ASSERT_TRUE(store_->EnsureUser("alice", 100).ok());
+  ApplyResult before;
+  ASSERT_TRUE(store_->ApplyAgentAction("alice", Insert("k0", 50), &before).ok());
+  store_.reset();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::unique_ptr<SqliteStore> s;
+    if (!SqliteStore::Open(dir_.Sub("store.db"), &s).ok()) _exit(2);
+    if (!s->BeginBatch().ok()) _exit(3);
+    ApplyResult r;
+    for (int i = 1; i <= 50; ++i) {
+      if (!s->ApplyAgentAction("alice", Insert("k" + std::to_string(i), 100 + i), &r).ok())
+        _exit(4);
+    }
+    kill(getpid(), SIGKILL);  // dies with the batch open
+    _exit(5);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exit " << WEXITSTATUS(status);
+  Reopen();
+  EXPECT_EQ(WindowIds(), (std::vector<uint64_t>{before.assigned_id}));
+  EXPECT_TRUE(store_->Check().ok());
+}
+
 // A child applies a long batch of inserts and state changes; the parent
 // kills it with SIGKILL mid-batch. The reopened store is consistent, and
 // re-sending the whole batch applies each insert exactly once.
