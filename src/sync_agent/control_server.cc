@@ -15,6 +15,12 @@
 
 namespace mobilesync::agent {
 
+namespace {
+// A connection that says nothing for this long is closed (but not while the
+// client waits for an answer).
+const timeval kIdleTimeout = {60, 0};
+}  // namespace
+
 struct ControlServer::Conn {
   ControlServer* server = nullptr;
   BuffereventPtr bev;
@@ -219,8 +225,7 @@ void ControlServer::AcceptCb(evconnlistener*, evutil_socket_t fd, sockaddr*, int
   bufferevent_setcb(bev, &ControlServer::ReadCb, &ControlServer::WriteCb,
                     &ControlServer::EventCb, raw);
   // A client that connects and says nothing must not pin a connection.
-  timeval tv = {60, 0};
-  bufferevent_set_timeouts(bev, &tv, &tv);
+  bufferevent_set_timeouts(bev, &kIdleTimeout, &kIdleTimeout);
   bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
@@ -301,10 +306,14 @@ void ControlServer::HandleLine(Conn* c, const std::string& line) {
     return;
   }
   c->busy = true;
+  // The client now waits for us (`sync --wait` lasts as long as the
+  // session): its silence is not idleness.
+  bufferevent_set_timeouts(c->bev.get(), nullptr, &kIdleTimeout);
   std::weak_ptr<bool> alive = c->alive;
   Respond respond = [this, c, alive](ControlReply r) {
     if (alive.expired()) return;  // the client went away meanwhile
     c->busy = false;
+    bufferevent_set_timeouts(c->bev.get(), &kIdleTimeout, &kIdleTimeout);
     if (c->interactive) Reply(c, r);
     // Answered inside the handler: the ProcessLines loop below us goes on
     // (no recursion, however many lines a client pipelines).

@@ -100,8 +100,9 @@ class LocalMailbox {
 
   // Several durable ops (kPutMapping, kRemoveMapping, kDeleteActionEntry,
   // kSetGeneration), in order, in one SETMETADATA: all or none are written.
-  // REQUIRES: ops.size() <= kMaxDurableBatch.
-  static constexpr size_t kMaxDurableBatch = 200;
+  // REQUIRES: ops.size() <= kMaxDurableBatch (Dovecot's 64 KiB command
+  // line holds about 350 entries of ours).
+  static constexpr size_t kMaxDurableBatch = 256;
   void ApplyDurable(const std::vector<engine::Op>& ops, ApplyDone done);
 
   void set_server_name(std::string name) { server_name_ = std::move(name); }

@@ -141,7 +141,9 @@ void SyncDriver::BeginSession() {
   // The wire protocol ends an initial sync at its commit.
   eo.swap_after_commit = false;
   const uint32_t w = protocol_->window();
-  if (w != 0 && eo.flight.max_in_flight > w) eo.flight.max_in_flight = w;
+  // As many actions in flight as the server allows: on a mobile link each
+  // window costs a round trip.
+  if (w != 0) eo.flight.max_in_flight = w;
   result_.pending_actions = static_cast<int64_t>(snapshot_.actions.size());
   engine_ = std::make_unique<engine::SyncSession>(std::move(snapshot_), eo);
   Enqueue(engine_->Start(NowMs()));
@@ -155,13 +157,28 @@ void SyncDriver::Enqueue(std::vector<engine::Op> ops) {
 void SyncDriver::Pump() {
   while (!busy_ && !finished_) {
     if (failed_) {
-      MaybeFinish();
+      MaybeFinish();  // writes what is due first (what the server acknowledged)
       return;
     }
     if (!ops_.empty()) {
-      engine::Op op = std::move(ops_.front());
+      engine::Op& next = ops_.front();
+      if (IsDurableOp(next.kind) && durable_.size() < LocalMailbox::kMaxDurableBatch) {
+        durable_.push_back(std::move(next));
+        ops_.pop_front();
+        continue;
+      }
+      if (!durable_.empty() && !MayPassDurable(next)) {
+        FlushDurable();
+        continue;
+      }
+      engine::Op op = std::move(next);
       ops_.pop_front();
       Execute(std::move(op));
+      continue;
+    }
+    if (!durable_.empty() && events_.empty()) {
+      // Nothing else to do until the server answers: write now.
+      FlushDurable();
       continue;
     }
     if (abort_after_ops_) {
@@ -212,7 +229,10 @@ void SyncDriver::Execute(engine::Op op) {
     case OpKind::kPutMapping:
     case OpKind::kRemoveMapping:
     case OpKind::kDeleteActionEntry:
-    case OpKind::kSetGeneration: ApplyDurable(op); return;
+    case OpKind::kSetGeneration:
+      durable_.push_back(std::move(op));  // Pump() takes these before us
+      FlushDurable();
+      return;
     default: break;
   }
   if (!IsMailboxOp(op.kind)) return;
@@ -240,18 +260,24 @@ void SyncDriver::Execute(engine::Op op) {
   });
 }
 
-// Durable ops come in runs (an ACK of W inserts yields W mappings): the run
-// waiting at the head of the queue goes out as one write. Nothing between
-// them reads the mailbox, so this is the same as applying them one by one,
-// and a crash leaves a prefix of the sequence written, as before.
-void SyncDriver::ApplyDurable(const engine::Op& first) {
-  auto batch = std::make_shared<std::vector<engine::Op>>();
-  batch->push_back(first);
-  while (!ops_.empty() && IsDurableOp(ops_.front().kind) &&
-         batch->size() < LocalMailbox::kMaxDurableBatch) {
-    batch->push_back(std::move(ops_.front()));
-    ops_.pop_front();
-  }
+// Durable ops (mappings, action-entry deletes, the generation) are written
+// in batches, one SETMETADATA each: Dovecot's cost per command grows with
+// the mailbox (maildir re-reads its uidlist), so one per op would make an
+// initial sync quadratic. They wait in durable_ while the engine sends more
+// actions (MayPassDurable) and are written before anything that depends on
+// them: a mailbox op, an ACK to the server, a commit or END_SESSION, or
+// when the session would otherwise wait for the server. A crash loses at
+// most a batch of writes whose actions the server already has: the next
+// session sends them again and the server answers them idempotently
+// (insert keys, states), or an initial sync pairs them by match key.
+bool SyncDriver::MayPassDurable(const engine::Op& op) const {
+  return op.kind == engine::OpKind::kReport ||
+         (op.kind == engine::OpKind::kSend && op.frame.kind == engine::FrameKind::kAction);
+}
+
+void SyncDriver::FlushDurable() {
+  auto batch = std::make_shared<std::vector<engine::Op>>(std::move(durable_));
+  durable_.clear();
   busy_ = true;
   std::weak_ptr<bool> alive = alive_;
   mailbox_->ApplyDurable(*batch, [this, alive, batch](const Status& s, const engine::LocalId&) {
@@ -436,6 +462,10 @@ void SyncDriver::Fail(Status why) {
 
 void SyncDriver::MaybeFinish() {
   if (finished_ || busy_) return;
+  if (!durable_.empty()) {
+    FlushDurable();  // its callback comes back here
+    return;
+  }
   finished_ = true;
   evtimer_del(timer_.get());
   evtimer_del(wait_timer_.get());

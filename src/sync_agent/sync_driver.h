@@ -101,7 +101,8 @@ class SyncDriver : public SessionListener {
   void Enqueue(std::vector<engine::Op> ops);
   void SendEngineFrame(const engine::Frame& f, std::string body);
   void SendWire(const wire::Frame& f);
-  void ApplyDurable(const engine::Op& op);
+  bool MayPassDurable(const engine::Op& op) const;
+  void FlushDurable();
   void SendWithBody(engine::Frame frame);
   void Fail(Status why);
   void MaybeFinish();
@@ -127,6 +128,7 @@ class SyncDriver : public SessionListener {
   engine::SyncGeneration generation_ = 0;  // persisted agent generation
 
   std::deque<engine::Op> ops_;
+  std::vector<engine::Op> durable_;  // durable ops not written yet, in order
   // Bodies fetched ahead for INSERTs queued behind the one being sent.
   static constexpr size_t kPrefetchCount = 32;
   static constexpr uint64_t kPrefetchBytes = 8u << 20;

@@ -17,6 +17,7 @@
 #include "sync_agent/remote_connection.h"
 #include "wire/frame.h"
 #include "wire/frame_decoder.h"
+#include "wire/limits.h"
 
 namespace mobilesync::agent {
 
@@ -36,7 +37,7 @@ class WireProtocol : public RemoteProtocol {
   struct Options {
     std::string agent_name = "mobilesync-agent";
     std::string deployment_token;  // secret: never logged
-    uint32_t max_window = 32;
+    uint32_t max_window = wire::kDefaultWindow;
     uint64_t max_message_bytes = 64u << 20;
     // Offered in HELLO; the server uses the intersection.
     std::vector<std::string> capabilities = {"deliver", "filed-as-sent", "trigger-mail"};

@@ -35,6 +35,7 @@
 #include "sync_server/device_api.h"
 #include "sync_server/provisioning.h"
 #include "sync_server/store/message_store.h"
+#include "wire/limits.h"
 
 namespace mobilesync::server {
 
@@ -45,7 +46,7 @@ struct AgentListenerOptions {
   std::string key_file;
   std::string client_ca_file;  // empty: agents authenticate by token only
   uint32_t default_window = 500;
-  uint32_t max_actions_in_flight = 32;
+  uint32_t max_actions_in_flight = wire::kDefaultWindow;
   uint32_t ping_interval_s = 60;
   uint32_t max_sessions_per_connection = 64;
 };

@@ -44,7 +44,7 @@ inline constexpr size_t kMaxDetailBytes = 1024;    // Error, Nack, EndSession
 inline constexpr uint32_t kMaxListEntries = 4096;  // per LIST frame
 inline constexpr uint32_t kMaxRemoteWindow = 1000000;  // N, messages
 inline constexpr uint32_t kMaxWindow = 256;        // actions in flight
-inline constexpr uint32_t kDefaultWindow = 32;
+inline constexpr uint32_t kDefaultWindow = 128;
 inline constexpr uint32_t kMaxPingIntervalSeconds = 3600;
 // Sessions open at once on one connection; more get ERROR(LIMIT_EXCEEDED)
 // on that session id and the agent queues them.
