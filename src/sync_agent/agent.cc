@@ -184,11 +184,16 @@ void Agent::SessionDone(const std::string& user, int64_t started_ms, const Sessi
   const Scheduler::UserState* st = scheduler_.Find(user);
   uint64_t started_count = st ? st->started : 0;
   if (driver_) driver_->Finished(user, r.status.ok());
+  // Run again at once when the session asked for it, and after an initial
+  // sync: the server keeps mail composed on the device (DELIVER) and changes
+  // made during the initial sync for the next update session. Whoever waits
+  // for the user to be in sync waits for that one too.
+  const bool follow_up = (r.rerun || (r.status.ok() && r.initial)) && !stopping_ && driver_;
   auto it = waiters_.find(user);
   if (it != waiters_.end()) {
     std::vector<Waiter> keep;
     for (Waiter& w : it->second) {
-      if (started_count > w.after_started) {
+      if (started_count > w.after_started && !follow_up) {
         const UserRecord* rec = registry_->Find(user);
         std::string body;
         if (w.json) {
@@ -208,12 +213,7 @@ void Agent::SessionDone(const std::string& user, int64_t started_ms, const Sessi
       it->second = std::move(keep);
     }
   }
-  // Run again at once when the session asked for it, and after an initial
-  // sync: the server keeps mail composed on the device (DELIVER) and changes
-  // made during the initial sync for the next update session.
-  if ((r.rerun || (r.status.ok() && r.initial)) && !stopping_ && driver_) {
-    driver_->Request(user, SyncReason::kRetry);
-  }
+  if (follow_up) driver_->Request(user, SyncReason::kRetry);
   MaybeFinishShutdown();
 }
 

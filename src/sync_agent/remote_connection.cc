@@ -116,6 +116,9 @@ void RemoteConnection::Connect() {
     // Our frames carry their own lengths: a TCP close without close_notify
     // cannot truncate a frame undetected, so treat it as a plain EOF.
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    // Up to 1 MiB per read callback (libevent's default is 16 KiB): a burst
+    // of ACKs or message bodies is handled in one go.
+    bufferevent_set_max_single_read(bev, 1u << 20);
     bufferevent_setcb(bev, &RemoteConnection::ReadCb, &RemoteConnection::WriteCb,
                       &RemoteConnection::EventCb, this);
     bufferevent_enable(bev, EV_READ | EV_WRITE);

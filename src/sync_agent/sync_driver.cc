@@ -92,6 +92,10 @@ void SyncDriver::OnSnapshot(const Status& s, engine::AgentSnapshot snapshot, Sna
   }
   // No connection to the server right now: ask for one at once (a trigger
   // or a poke means the server or the user is waiting) and wait a little.
+  if (remote_ != nullptr && remote_->state() == RemoteConnection::State::kStopped) {
+    Fail(Status::Aborted("the agent is stopping"));
+    return;
+  }
   if (remote_ != nullptr && remote_->state() == RemoteConnection::State::kBackoff) {
     if (!options_.reconnect_now) {
       Fail(Status::Unavailable("not connected to the server", remote_->last_error()));
@@ -119,6 +123,10 @@ void SyncDriver::WaitTimeoutCb(evutil_socket_t, short, void* arg) {
   RemoteConnection* remote = self->remote_;
   if (remote != nullptr && remote->state() == RemoteConnection::State::kBackoff) {
     self->Fail(Status::Unavailable("cannot connect to the server", remote->last_error()));
+    return;
+  }
+  if (remote != nullptr && remote->state() == RemoteConnection::State::kStopped) {
+    self->Fail(Status::Aborted("the agent is stopping"));
     return;
   }
   if (NowMs() >= self->wait_deadline_ms_) {
@@ -174,11 +182,6 @@ void SyncDriver::Pump() {
       engine::Op op = std::move(next);
       ops_.pop_front();
       Execute(std::move(op));
-      continue;
-    }
-    if (!durable_.empty() && events_.empty()) {
-      // Nothing else to do until the server answers: write now.
-      FlushDurable();
       continue;
     }
     if (abort_after_ops_) {
@@ -265,8 +268,8 @@ void SyncDriver::Execute(engine::Op op) {
 // the mailbox (maildir re-reads its uidlist), so one per op would make an
 // initial sync quadratic. They wait in durable_ while the engine sends more
 // actions (MayPassDurable) and are written before anything that depends on
-// them: a mailbox op, an ACK to the server, a commit or END_SESSION, or
-// when the session would otherwise wait for the server. A crash loses at
+// them: a mailbox op, an ACK to the server, a commit or END_SESSION, the end
+// of the session, or when 256 are waiting. A crash loses at
 // most a batch of writes whose actions the server already has: the next
 // session sends them again and the server answers them idempotently
 // (insert keys, states), or an initial sync pairs them by match key.

@@ -900,6 +900,10 @@ void AgentListener::Stop() {
   for (auto& [c, owned] : connections_) c->ShutdownAndMaybeClose();
 }
 
+namespace {
+constexpr size_t kMaxSingleRead = 1u << 20;
+}  // namespace
+
 void AgentListener::OnAccept(evconnlistener* /*l*/, evutil_socket_t fd, sockaddr* addr, int /*len*/,
                              void* arg) {
   auto* self = static_cast<AgentListener*>(arg);
@@ -929,6 +933,9 @@ void AgentListener::OnAccept(evconnlistener* /*l*/, evutil_socket_t fd, sockaddr
     LogError("", "TLS: cannot create a connection for " + std::string(host));
     return;
   }
+  // libevent reads 16 KiB per callback by default: less than one message,
+  // so one group commit (ReadFrames) per action. Read what has arrived.
+  bufferevent_set_max_single_read(bev, kMaxSingleRead);
   auto conn = std::make_unique<AgentConnection>(self, bev, std::string(host) + ":" + std::to_string(port));
   AgentConnection* raw = conn.get();
   self->connections_.emplace(raw, std::move(conn));

@@ -471,6 +471,96 @@ TEST_F(LocalMailboxTest, ActionEntriesAndGeneration) {
   EXPECT_EQ(Load().snap.generation, 0u);
 }
 
+// Durable ops in one SETMETADATA: all written, in order (a later op on the
+// same entry wins), or none (one bad op fails the batch before anything is
+// sent). Bodies of several messages in one UID FETCH; a gone one is missing.
+TEST_F(LocalMailboxTest, DurableBatchAndBodyBatch) {
+  Open("batch");
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(dovecot_
+                    ->Deliver("batch",
+                              MakeTestMessage("m" + std::to_string(i), "body " + std::to_string(i)))
+                    .ok());
+  }
+  Loaded l = Load();
+  ASSERT_EQ(l.snap.messages.size(), 5u);
+  ASSERT_EQ(l.snap.actions.size(), 5u);
+  std::vector<Op> ops;
+  for (size_t i = 0; i < 5; ++i) {
+    Op put;
+    put.kind = OpKind::kPutMapping;
+    put.local = l.snap.messages[i].id;
+    put.remote = 100 + i;
+    ops.push_back(put);
+    Op del;
+    del.kind = OpKind::kDeleteActionEntry;
+    del.seq = i + 1;
+    ops.push_back(del);
+  }
+  Op unmap;  // the third mapping goes again, later in the same batch
+  unmap.kind = OpKind::kRemoveMapping;
+  unmap.local = l.snap.messages[2].id;
+  ops.push_back(unmap);
+  Op gen;
+  gen.kind = OpKind::kSetGeneration;
+  gen.generation = 77;
+  ops.push_back(gen);
+
+  auto apply = [&](const std::vector<Op>& batch) {
+    Status st;
+    bool done = false;
+    box_->ApplyDurable(batch, [&](const Status& s, const LocalId&) {
+      st = s;
+      done = true;
+    });
+    EXPECT_TRUE(RunUntil(base_.get(), [&] { return done; }));
+    return st;
+  };
+  std::vector<Op> bad = ops;
+  Op unknown;
+  unknown.kind = OpKind::kDeleteActionEntry;
+  unknown.seq = 99;  // not from the last snapshot
+  bad.insert(bad.begin() + 3, unknown);
+  EXPECT_TRUE(apply(bad).IsInvalidArgument());
+  EXPECT_EQ(Load().snap.actions.size(), 5u);  // nothing written
+  l = Load();
+
+  ASSERT_TRUE(apply(ops).ok());
+  Loaded after = Load();
+  EXPECT_TRUE(after.snap.actions.empty());
+  EXPECT_EQ(after.snap.generation, 77u);
+  for (size_t i = 0; i < 5; ++i) {
+    const engine::RemoteId* r = after.snap.map.FindRemote(l.snap.messages[i].id);
+    if (i == 2) {
+      EXPECT_EQ(r, nullptr);
+    } else {
+      ASSERT_NE(r, nullptr) << i;
+      EXPECT_EQ(*r, 100 + i);
+    }
+  }
+
+  std::vector<LocalId> ids;
+  for (const auto& m : after.snap.messages) ids.push_back(m.id);
+  UserSession({"SELECT INBOX", "UID STORE " + std::to_string(ids[1].uid) + " +FLAGS (\\Deleted)",
+               "EXPUNGE"});
+  std::map<LocalId, std::string> bodies;
+  bool done = false;
+  Status st;
+  box_->FetchBodies(ids, [&](const Status& s, std::map<LocalId, std::string> b) {
+    st = s;
+    bodies = std::move(b);
+    done = true;
+  });
+  ASSERT_TRUE(RunUntil(base_.get(), [&] { return done; }));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(bodies.size(), 4u);
+  EXPECT_EQ(bodies.count(ids[1]), 0u);  // expunged: missing, not an error
+  for (const auto& [id, body] : bodies) {
+    EXPECT_NE(body.find("body "), std::string::npos) << engine::ToString(id);
+    EXPECT_GT(box_->ListedSize(id), 0u);
+  }
+}
+
 TEST_F(LocalMailboxTest, RestoreEntryMovesMappingBackAndSentEntryCarriesMeta) {
   Open("restore");
   ASSERT_TRUE(dovecot_->Deliver("restore", MakeTestMessage("r", "r", "x@x", "<r@x>")).ok());

@@ -144,6 +144,9 @@ void ImapClient::Connect(std::function<void(const Status&)> done) {
   if (s.ok() && bev == nullptr) s = Status::IOError("cannot create a bufferevent");
   if (s.ok()) {
     bev_.reset(bev);
+    // Message bodies come in batches: read up to 1 MiB per callback (the
+    // default is 16 KiB).
+    bufferevent_set_max_single_read(bev, 1u << 20);
     bufferevent_setcb(bev, &ImapClient::ReadCb, &ImapClient::WriteCb, &ImapClient::EventCb,
                       this);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
