@@ -68,8 +68,8 @@ class LocalMailboxTest : public ::testing::Test {
     sock_dir_ = new TempDir();
     dovecot_ = new DovecotInstance();
     DovecotOptions o;
-    for (const char* u :
-         {"load", "resync", "ops", "entries", "submit", "subfail", "smtp", "timeout", "restore"}) {
+    for (const char* u : {"load", "resync", "ops", "entries", "submit", "subfail", "smtp",
+                          "timeout", "restore", "batch"}) {
       o.users.push_back({u, "pw", "userdb_mobilesync_enabled=yes"});
     }
     o.plugin_settings = "mobilesync_agent_socket = " + sock_dir_->path() + "/agent.sock\n";
