@@ -1,0 +1,196 @@
+// Faults of the stores on either side (issue 10), on the real system:
+//
+// ServerStoreFault.RestoredFromAnOlderDatabase
+//   The remote server is stopped and restarted on a copy of its database
+//   taken after the first sync (a restore from last night's backup), after
+//   more syncs with changes on both sides. The next sync must notice that
+//   the server forgot (generation mismatch: an initial sync) and converge:
+//   nothing lost, nothing duplicated, same states.
+// DovecotFault.QuotaExceededKeepsTheActionQueued
+//   Dovecot's quota plugin with a message-count rule: the agent's APPEND of
+//   a message from the device gets NO [OVERQUOTA]. The agent logs it once
+//   per session, the server keeps the action (nothing acknowledged that was
+//   not applied), and once the quota is raised the next sync delivers the
+//   message exactly once.
+// DovecotFault.AttributeDictDiskFull
+//   The attribute dict (mail_attribute_dict = file:...) on a tiny tmpfs the
+//   test mounts and fills: deliveries still succeed or fail cleanly, the
+//   plugin logs an error, the agent's failures are logged, and once space
+//   returns everything converges.
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+#include "harness/convergence.h"
+#include "harness/system_fixture.h"
+
+namespace mobilesync::testing {
+namespace {
+
+Status CopyFileIfExists(const std::string& from, const std::string& to) {
+  if (access(from.c_str(), F_OK) != 0) {
+    if (unlink(to.c_str()) != 0 && errno != ENOENT) return Status::FromErrno("unlink " + to, errno);
+    return Status::OK();
+  }
+  std::string data;
+  Status s = ReadFile(from, &data);
+  if (s.ok()) s = WriteFile(to, data, 0600);
+  return s;
+}
+
+// The database and its WAL files (copied while the server is stopped).
+Status CopyDatabase(const std::string& from, const std::string& to) {
+  Status s;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    if (s.ok()) s = CopyFileIfExists(from + suffix, to + suffix);
+  }
+  return s;
+}
+
+class StoreFaultTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (HasFailure() && sys_) std::cerr << "system dir " << sys_->dir() << sys_->Logs() << "\n";
+  }
+  void StartSystem(SystemOptions o) {
+    o.log_level = "info";
+    sys_ = std::make_unique<MobilesyncSystem>();
+    Status s = sys_->Start(o);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  void Deliver(const std::string& subject) {
+    ASSERT_TRUE(sys_->Deliver("alice", subject).ok()) << subject;
+    want_.alive.insert(subject);
+  }
+  void Inject(const std::string& subject) {
+    uint64_t id = 0;
+    ASSERT_TRUE(sys_->DeviceInject("alice", subject, time(nullptr) - 5, &id).ok()) << subject;
+    want_.alive.insert(subject);
+  }
+  void ExpectConverged(const std::string& stage) {
+    std::string last = SyncUntilConverged(sys_.get(), "alice", want_);
+    EXPECT_TRUE(last.empty()) << stage << ": not converged:\n" << last.substr(0, 4000);
+  }
+  // The first message with this subject in alice's INBOX, device side.
+  uint64_t DeviceId(const std::string& subject) {
+    DeviceMessage m;
+    return sys_->DeviceFind("alice", subject, &m) ? m.id : 0;
+  }
+
+  std::unique_ptr<MobilesyncSystem> sys_;
+  Expected want_;
+};
+
+TEST_F(StoreFaultTest, ServerRestoredFromAnOlderDatabaseConverges) {
+  SystemOptions o;
+  o.windows = {{"alice", 100}, {"bob", 6}};
+  StartSystem(o);
+  if (HasFatalFailure()) return;
+  for (int i = 0; i < 10; ++i) Deliver("m" + std::to_string(i));
+  Inject("phone-0");
+  ExpectConverged("first sync");
+  if (HasFailure()) return;
+
+  // Last night's backup: the database as it was after the first sync.
+  ASSERT_EQ(sys_->StopServer(), 0);
+  const std::string backup = sys_->dir() + "/server-backup.db";
+  ASSERT_TRUE(CopyDatabase(sys_->server_database(), backup).ok());
+  ASSERT_TRUE(sys_->StartServerAgain().ok());
+  ASSERT_TRUE(sys_->WaitForHandshake(0).ok());
+
+  // A day of changes on both sides, synchronised.
+  for (int i = 0; i < 5; ++i) Deliver("later-local-" + std::to_string(i));
+  for (int i = 0; i < 3; ++i) Inject("later-phone-" + std::to_string(i));
+  ExpectConverged("syncs after the backup");
+  if (HasFailure()) return;
+  ImapMessage m;
+  ASSERT_TRUE(sys_->ImapFind("alice", "INBOX", "m1", &m));
+  ASSERT_TRUE(sys_->ImapSetSeen("alice", "INBOX", m.uid, true).ok());
+  ASSERT_TRUE(sys_->ImapFind("alice", "INBOX", "m2", &m));
+  ASSERT_TRUE(sys_->ImapMove("alice", "INBOX", m.uid, "Trash").ok());
+  uint64_t id = DeviceId("m3");
+  ASSERT_NE(id, 0u);
+  ASSERT_EQ(sys_->Device("alice", {"read", std::to_string(id)}).exit_code, 0);
+  id = DeviceId("later-local-0");
+  ASSERT_NE(id, 0u);
+  ASSERT_EQ(sys_->Device("alice", {"trash", std::to_string(id)}).exit_code, 0);
+  ExpectConverged("more syncs after the backup");
+  if (HasFailure()) return;
+
+  // The server comes back from the backup.
+  const size_t offset = sys_->AgentLog().size();
+  ASSERT_EQ(sys_->StopServer(), 0);
+  ASSERT_TRUE(CopyDatabase(backup, sys_->server_database()).ok());
+  ASSERT_TRUE(sys_->StartServerAgain().ok());
+  ASSERT_TRUE(sys_->WaitForHandshake(offset).ok());
+  // Changes made while the server was away still count.
+  ASSERT_TRUE(sys_->ImapFind("alice", "INBOX", "m4", &m));
+  ASSERT_TRUE(sys_->ImapSetSeen("alice", "INBOX", m.uid, true).ok());
+  Deliver("after-restore-local");
+  ExpectConverged("after the restore");
+  // The server forgot, and the agent noticed: an initial sync, not an
+  // update sync replaying onto a state the server no longer has.
+  const std::string log = sys_->AgentLog();
+  EXPECT_NE(log.find("user=alice: session finished: ok, initial sync", offset), std::string::npos)
+      << log.substr(offset);
+  // Every message the backup does not know is on the device again, once.
+  for (const char* s : {"later-phone-0", "later-phone-2", "later-local-4", "after-restore-local"}) {
+    EXPECT_NE(DeviceId(s), 0u) << s;
+  }
+}
+
+TEST_F(StoreFaultTest, QuotaExceededOnAppendKeepsTheActionQueued) {
+  SystemOptions o;
+  o.windows = {{"alice", 100}, {"bob", 6}};
+  o.dovecot_extra_config =
+      "mail_plugins = $mail_plugins quota\n"
+      "protocol imap {\n  mail_plugins = $mail_plugins imap_quota\n}\n";
+  o.dovecot_plugin_settings = "quota = maildir:User quota\n";
+  o.user_fields = {{"alice", "userdb_quota_rule=*:messages=5"}};
+  StartSystem(o);
+  if (HasFatalFailure()) return;
+  for (int i = 0; i < 5; ++i) Deliver("m" + std::to_string(i));
+  ExpectConverged("first sync");
+  if (HasFailure()) return;
+
+  // New mail on the phone: the agent's APPEND would be the sixth message.
+  Inject("phone-over-quota");
+  const size_t offset = sys_->AgentLog().size();
+  Status s = sys_->SyncWait("alice");
+  EXPECT_FALSE(s.ok()) << "a session with a refused APPEND reported ok";
+  std::string log = sys_->AgentLog();
+  EXPECT_EQ(CountOf(log, "user=alice: session failed", offset), 1u) << log.substr(offset);
+  EXPECT_EQ(CountOf(log, "OVERQUOTA", offset), 1u) << log.substr(offset);
+  EXPECT_FALSE(sys_->ImapFind("alice", "INBOX", "phone-over-quota", nullptr));
+  // Still refused at the next sync, still queued: the server did not take
+  // the refusal for an acknowledgement.
+  EXPECT_FALSE(sys_->SyncWait("alice").ok());
+  log = sys_->AgentLog();
+  EXPECT_EQ(CountOf(log, "OVERQUOTA", offset), 2u) << log.substr(offset);
+  EXPECT_NE(DeviceId("phone-over-quota"), 0u);
+
+  // The administrator raises the quota (passwd-file is re-read on change).
+  const std::string passwd = sys_->dovecot().dir() + "/passwd";
+  std::string text;
+  ASSERT_TRUE(ReadFile(passwd, &text).ok());
+  const size_t p = text.find("messages=5");
+  ASSERT_NE(p, std::string::npos);
+  text.replace(p, 10, "messages=100");
+  ASSERT_TRUE(WriteFile(passwd + ".new", text, 0644).ok());
+  ASSERT_EQ(rename((passwd + ".new").c_str(), passwd.c_str()), 0);
+  ExpectConverged("after raising the quota");
+  std::vector<ImapMessage> inbox;
+  ASSERT_TRUE(sys_->ImapList("alice", "INBOX", &inbox).ok());
+  int copies = 0;
+  for (const auto& msg : inbox) copies += msg.subject == "phone-over-quota";
+  EXPECT_EQ(copies, 1);
+}
+
+}  // namespace
+}  // namespace mobilesync::testing
