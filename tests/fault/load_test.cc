@@ -91,9 +91,9 @@ TEST(LoadTest, ManyUsersAtOnceConvergeWithBoundedResources) {
     o.windows[UserName(i)] = 10;
   }
   o.log_level = "info";
-  o.enable_users = false;   // the plugin's first poke enables each user
-  o.sync_interval = "1h";   // only the changes drive sessions
-  o.max_sessions = 16;      // the product's default
+  o.enable_users = false;  // the plugin's first poke enables each user
+  o.sync_interval = "1h";  // only the changes drive sessions
+  o.max_sessions = 16;     // the product's default
   o.imap_timeout = "60s";
   MobilesyncSystem sys;
   Status s = sys.Start(o);
@@ -131,8 +131,8 @@ TEST(LoadTest, ManyUsersAtOnceConvergeWithBoundedResources) {
     for (int i = 0; i < users; ++i) {
       const std::string u = UserName(i);
       if (converged_at.count(u) != 0 || !converged(u)) continue;
-      converged_at[u] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                            .count();
+      converged_at[u] =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
     return converged_at.size() == static_cast<size_t>(users);
   });

@@ -121,26 +121,55 @@ class NetworkFaultTest : public ::testing::Test {
     }
   }
 
-  // Starts a sync of alice through a trickling proxy and returns once its
-  // session is on the wire (started, and bytes moving through the proxy):
-  // the fault that follows surely hits a running session.
-  void StartSlowSession(size_t log_offset) {
+  // Sessions of alice that started after `offset` and have not ended.
+  int RunningSessions(size_t offset) const {
+    const std::string log = sys_.AgentLog();
+    return static_cast<int>(CountOf(log, "user=alice: session started", offset)) -
+           static_cast<int>(CountOf(log, "user=alice: session finished", offset) +
+                            CountOf(log, "user=alice: session failed", offset));
+  }
+
+  // Makes the round's changes through a trickling proxy (the plugin's pokes
+  // and the server's requests start sessions at once) and returns while a
+  // session of alice is running with bytes on the wire, so that the fault
+  // that follows surely hits a session that carries changes.
+  void ChangeDuringSlowSession(int round, size_t offset) {
     proxy_.SetMode(TcpProxy::Mode::kTrickle, 400);
     const uint64_t before = proxy_.bytes_forwarded();
-    CommandResult r = sys_.Ctl({"sync", "alice"});
-    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ChangeBothSides(round, 3);
+    if (HasFatalFailure()) return;
+    bool asked = false;
     ASSERT_TRUE(MobilesyncSystem::Within(milliseconds(20000), [&] {
-      return sys_.AgentLog().find("user=alice: session started", log_offset) !=
-                 std::string::npos &&
-             proxy_.bytes_forwarded() > before + 200;
-    })) << "the session did not start";
-    ASSERT_EQ(CountOf(sys_.AgentLog(), "user=alice: session finished", log_offset), 0u)
-        << "the session ended before the fault";
+      if (RunningSessions(offset) > 0) return proxy_.bytes_forwarded() > before + 200;
+      if (!asked) asked = sys_.Ctl({"sync", "alice"}).exit_code == 0;
+      return false;
+    })) << "no session of alice ran";
   }
 
   void ExpectConverged(const std::string& stage) {
     std::string last = SyncUntilConverged(&sys_, "alice", want_);
     EXPECT_TRUE(last.empty()) << stage << ": not converged:\n" << last.substr(0, 4000);
+  }
+
+  // The one fault was logged once: exactly one "connection ... lost: WHY"
+  // line, and every session of alice that failed after `offset` (the one
+  // the fault hit and, at most, one that was already queued and found the
+  // connection down) names WHY, so the log tells one story.
+  void ExpectLoggedOnce(size_t offset) {
+    const std::string log = sys_.AgentLog();
+    ASSERT_EQ(CountOf(log, LostLine(), offset), 1u) << log.substr(offset);
+    const size_t at = log.find(LostLine(), offset) + LostLine().size();
+    const std::string why = log.substr(at, log.find('\n', at) - at);
+    size_t failed = 0;
+    for (size_t p = log.find("user=alice: session failed", offset); p != std::string::npos;
+         p = log.find("user=alice: session failed", p + 1)) {
+      const std::string line = log.substr(p, log.find('\n', p) - p);
+      EXPECT_NE(line.find(why), std::string::npos) << "a failure with another cause: " << line;
+      ++failed;
+    }
+    EXPECT_GE(failed, 1u) << "the session the fault hit did not fail";
+    EXPECT_LE(failed, 2u) << log.substr(offset);
+    std::cerr << "fault logged as: " << why << "; failed sessions of alice: " << failed << "\n";
   }
 
   std::string LostLine() const {
@@ -157,10 +186,8 @@ TEST_F(NetworkFaultTest, CutMidSessionIsLoggedOnceAndConverges) {
   const int rounds = EnvInt("MS_FAULT_ROUNDS", 1);
   for (int round = 0; round < rounds; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    ChangeBothSides(round, 3);
-    if (HasFatalFailure()) return;
     const size_t offset = sys_.AgentLog().size();
-    StartSlowSession(offset);
+    ChangeDuringSlowSession(round, offset);
     if (HasFatalFailure()) return;
     const uint64_t cuts = proxy_.cuts();
     proxy_.Cut();
@@ -170,14 +197,13 @@ TEST_F(NetworkFaultTest, CutMidSessionIsLoggedOnceAndConverges) {
       return sys_.AgentLog().find("user=alice: session failed", offset) != std::string::npos;
     })) << "the cut session did not fail";
     ExpectConverged("after the cut");
-    const std::string log = sys_.AgentLog();
     // One connection went down once: one line says so, with a reason.
-    EXPECT_EQ(CountOf(log, LostLine(), offset), 1u) << log.substr(offset);
+    ExpectLoggedOnce(offset);
+    const std::string log = sys_.AgentLog();
     EXPECT_EQ(CountOf(log, LostLine() + "server closed the connection", offset) +
                   CountOf(log, LostLine() + "connection error", offset),
               1u)
         << log.substr(offset);
-    EXPECT_EQ(CountOf(log, "user=alice: session failed", offset), 1u) << log.substr(offset);
     if (HasFailure()) return;
   }
 }
@@ -186,10 +212,8 @@ TEST_F(NetworkFaultTest, StallIsDetectedByKeepaliveAndConverges) {
   const int rounds = EnvInt("MS_FAULT_ROUNDS", 1);
   for (int round = 0; round < rounds; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    ChangeBothSides(round, 3);
-    if (HasFatalFailure()) return;
     const size_t offset = sys_.AgentLog().size();
-    StartSlowSession(offset);
+    ChangeDuringSlowSession(round, offset);
     if (HasFatalFailure()) return;
     proxy_.SetMode(TcpProxy::Mode::kStall);
     const auto stalled = std::chrono::steady_clock::now();
@@ -199,8 +223,8 @@ TEST_F(NetworkFaultTest, StallIsDetectedByKeepaliveAndConverges) {
       return sys_.AgentLog().find(LostLine() + "no data from the server for", offset) !=
              std::string::npos;
     });
-    const auto took = std::chrono::duration_cast<milliseconds>(
-        std::chrono::steady_clock::now() - stalled);
+    const auto took =
+        std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - stalled);
     ASSERT_TRUE(detected) << "stall not detected within 10 s";
     EXPECT_LE(took.count(), 6000) << "keepalive_interval 1 s, detection took " << took.count();
     ASSERT_TRUE(MobilesyncSystem::Within(milliseconds(5000), [&] {
@@ -211,9 +235,7 @@ TEST_F(NetworkFaultTest, StallIsDetectedByKeepaliveAndConverges) {
     EXPECT_EQ(st.exit_code, 0) << st.output;
     proxy_.SetMode(TcpProxy::Mode::kPass);
     ExpectConverged("after the stall");
-    const std::string log = sys_.AgentLog();
-    EXPECT_EQ(CountOf(log, LostLine(), offset), 1u) << log.substr(offset);
-    EXPECT_EQ(CountOf(log, "user=alice: session failed", offset), 1u) << log.substr(offset);
+    ExpectLoggedOnce(offset);
     std::cerr << "stall detected after " << took.count() << " ms\n";
     if (HasFailure()) return;
   }
@@ -223,26 +245,29 @@ TEST_F(NetworkFaultTest, TrickleCompletesWithoutFailure) {
   const int rounds = EnvInt("MS_FAULT_ROUNDS", 1);
   for (int round = 0; round < rounds; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    ChangeBothSides(round, 1);
-    if (HasFatalFailure()) return;
     const size_t offset = sys_.AgentLog().size();
+    // Everything this round, pokes and server requests included, crosses a
+    // link of 300 bytes/s each way.
     proxy_.SetMode(TcpProxy::Mode::kTrickle, 300);
     const uint64_t before = proxy_.bytes_forwarded();
     const auto started = std::chrono::steady_clock::now();
-    Status s = sys_.SyncWait("alice");
-    const auto took = std::chrono::duration_cast<milliseconds>(
-        std::chrono::steady_clock::now() - started);
+    ChangeBothSides(round, 1);
+    if (HasFatalFailure()) return;
+    const std::string last = SyncUntilConverged(&sys_, "alice", want_, milliseconds(60000));
+    const auto took =
+        std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started);
     const uint64_t moved = proxy_.bytes_forwarded() - before;
     proxy_.SetMode(TcpProxy::Mode::kPass);
-    EXPECT_TRUE(s.ok()) << "a slow session failed: " << s.ToString();
+    EXPECT_TRUE(last.empty()) << "not converged over the slow link:\n" << last;
     // It really was slow: 300 bytes/s each way bounds what moved.
     EXPECT_LE(moved, static_cast<uint64_t>(2 * 300 * (took.count() / 1000.0 + 1)))
         << moved << " bytes in " << took.count() << " ms";
-    std::cerr << "trickle session: " << moved << " bytes in " << took.count() << " ms\n";
+    std::cerr << "trickle: " << moved << " bytes in " << took.count() << " ms\n";
+    // Slow is not broken: nothing failed, nothing was reported lost.
     const std::string log = sys_.AgentLog();
     EXPECT_EQ(CountOf(log, LostLine(), offset), 0u) << log.substr(offset);
     EXPECT_EQ(CountOf(log, "session failed", offset), 0u) << log.substr(offset);
-    ExpectConverged("after the trickle");
+    EXPECT_GE(CountOf(log, "user=alice: session finished: ok", offset), 1u);
     if (HasFailure()) return;
   }
 }

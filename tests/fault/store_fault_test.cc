@@ -1,18 +1,18 @@
 // Faults of the stores on either side (issue 10), on the real system:
 //
-// ServerStoreFault.RestoredFromAnOlderDatabase
+// StoreFaultTest.ServerRestoredFromAnOlderDatabaseConverges
 //   The remote server is stopped and restarted on a copy of its database
 //   taken after the first sync (a restore from last night's backup), after
 //   more syncs with changes on both sides. The next sync must notice that
 //   the server forgot (generation mismatch: an initial sync) and converge:
 //   nothing lost, nothing duplicated, same states.
-// DovecotFault.QuotaExceededKeepsTheActionQueued
+// StoreFaultTest.QuotaExceededOnAppendKeepsTheActionQueued
 //   Dovecot's quota plugin with a message-count rule: the agent's APPEND of
 //   a message from the device gets NO [OVERQUOTA]. The agent logs it once
 //   per session, the server keeps the action (nothing acknowledged that was
 //   not applied), and once the quota is raised the next sync delivers the
 //   message exactly once.
-// DovecotFault.AttributeDictDiskFull
+// StoreFaultTest.AttributeDictDiskFullFailsCleanlyAndConverges
 //   The attribute dict (mail_attribute_dict = file:...) on a tiny tmpfs the
 //   test mounts and fills: deliveries still succeed or fail cleanly, the
 //   plugin logs an error, the agent's failures are logged, and once space
@@ -189,6 +189,94 @@ TEST_F(StoreFaultTest, QuotaExceededOnAppendKeepsTheActionQueued) {
   ASSERT_TRUE(sys_->ImapList("alice", "INBOX", &inbox).ok());
   int copies = 0;
   for (const auto& msg : inbox) copies += msg.subject == "phone-over-quota";
+  EXPECT_EQ(copies, 1);
+}
+
+// A tmpfs of `size`, mounted for the test and detached at the end.
+class TinyTmpfs {
+ public:
+  Status Mount(const std::string& size) {
+    const std::string opts = "size=" + size + ",mode=0777";
+    if (mount("tmpfs", dir_.path().c_str(), "tmpfs", MS_NOSUID | MS_NODEV, opts.c_str()) != 0) {
+      return Status::FromErrno("mount -t tmpfs -o " + opts + " " + dir_.path(), errno);
+    }
+    mounted_ = true;
+    return Status::OK();
+  }
+  ~TinyTmpfs() {
+    if (mounted_) (void)umount2(dir_.path().c_str(), MNT_DETACH);
+  }
+  // Writes `name` until the file system is full; returns the bytes written.
+  size_t Fill(const std::string& name) {
+    FILE* f = fopen((dir_.path() + "/" + name).c_str(), "w");
+    if (f == nullptr) return 0;
+    const std::string block(4096, 'x');
+    size_t written = 0;
+    while (fwrite(block.data(), 1, block.size(), f) == block.size() && fflush(f) == 0) {
+      written += block.size();
+    }
+    fclose(f);
+    return written;
+  }
+  const std::string& path() const { return dir_.path(); }
+
+ private:
+  TempDir dir_;
+  bool mounted_ = false;
+};
+
+TEST_F(StoreFaultTest, AttributeDictDiskFullFailsCleanlyAndConverges) {
+  TinyTmpfs fs;
+  Status m = fs.Mount("1m");
+  if (!m.ok()) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << m.ToString();
+  SystemOptions o;
+  o.windows = {{"alice", 100}, {"bob", 6}};
+  o.attribute_dict = "file:" + fs.path() + "/%u-attributes";
+  StartSystem(o);
+  if (HasFatalFailure()) return;
+  for (int i = 0; i < 5; ++i) Deliver("m" + std::to_string(i));
+  Inject("phone-0");
+  ExpectConverged("first sync");
+  if (HasFailure()) return;
+  std::string dict;
+  ASSERT_TRUE(ReadFile(fs.path() + "/alice-attributes", &dict).ok()) << "the dict is elsewhere";
+
+  // The disk fills up.
+  ASSERT_GT(fs.Fill("filler"), 0u);
+  const size_t dovecot_offset = sys_->DovecotLog().size();
+  const size_t agent_offset = sys_->AgentLog().size();
+  // A delivery: it succeeds (the action may be lost: see below) or fails
+  // with a temporary error the MTA retries; either way no half state.
+  Status d = sys_->Deliver("alice", "during-full");
+  std::cerr << "delivery with the dict's disk full: " << d.ToString() << "\n";
+  if (d.ok()) want_.alive.insert("during-full");
+  // The plugin says what went wrong.
+  EXPECT_TRUE(MobilesyncSystem::Within(milliseconds(10000), [&] {
+    const std::string log = sys_->DovecotLog().substr(dovecot_offset);
+    return log.find("mobilesync") != std::string::npos && log.find("rror") != std::string::npos;
+  })) << sys_->DovecotLog().substr(dovecot_offset);
+  // New mail on the phone: the agent appends it but cannot record the
+  // mapping (SETMETADATA): the session fails, and says so once.
+  Inject("phone-during-full");
+  Status sync = sys_->SyncWait("alice");
+  EXPECT_FALSE(sync.ok()) << "a sync that could not record its state reported ok";
+  const std::string alog = sys_->AgentLog();
+  EXPECT_EQ(CountOf(alog, "user=alice: session failed", agent_offset), 1u)
+      << alog.substr(agent_offset);
+
+  // Space returns.
+  ASSERT_EQ(unlink((fs.path() + "/filler").c_str()), 0);
+  if (!d.ok()) {
+    // The MTA's retry.
+    Deliver("during-full");
+  }
+  ExpectConverged("after space returned");
+  EXPECT_TRUE(sys_->DeviceFind("alice", "during-full", nullptr))
+      << "delivered while the dict's disk was full, never reached the phone";
+  std::vector<ImapMessage> inbox;
+  ASSERT_TRUE(sys_->ImapList("alice", "INBOX", &inbox).ok());
+  int copies = 0;
+  for (const auto& msg : inbox) copies += msg.subject == "phone-during-full";
   EXPECT_EQ(copies, 1);
 }
 

@@ -58,8 +58,8 @@ std::string CompareSides(MobilesyncSystem* sys, const std::string& user, const E
   return problems;
 }
 
-std::string SyncUntilConverged(MobilesyncSystem* sys, const std::string& user,
-                               const Expected& want, milliseconds timeout) {
+std::string SyncUntilConverged(MobilesyncSystem* sys, const std::string& user, const Expected& want,
+                               milliseconds timeout) {
   std::string last = "never compared";
   WaitFor(
       [&] {

@@ -26,8 +26,8 @@ std::string CompareSides(MobilesyncSystem* sys, const std::string& user, const E
 // Syncs USER (`mobilesyncctl sync --wait`, twice a round) until
 // CompareSides is empty or `timeout` passes; returns the last disagreement
 // (empty: converged).
-std::string SyncUntilConverged(MobilesyncSystem* sys, const std::string& user,
-                               const Expected& want, milliseconds timeout = milliseconds(90000));
+std::string SyncUntilConverged(MobilesyncSystem* sys, const std::string& user, const Expected& want,
+                               milliseconds timeout = milliseconds(90000));
 
 // Occurrences of `needle` in `text` from `offset` on.
 size_t CountOf(const std::string& text, const std::string& needle, size_t offset = 0);

@@ -21,8 +21,7 @@ namespace {
 constexpr size_t kBufferBytes = 64 * 1024;
 
 double NowSeconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 void SetNonBlocking(int fd) {
@@ -45,9 +44,9 @@ struct Direction {
   int from = -1;
   int to = -1;
   std::string buf;
-  bool eof = false;       // `from` said FIN
-  bool shut = false;      // FIN passed on to `to`
-  double tokens = 0;      // trickle budget (bytes)
+  bool eof = false;   // `from` said FIN
+  bool shut = false;  // FIN passed on to `to`
+  double tokens = 0;  // trickle budget (bytes)
 };
 
 struct TcpProxy::Pipe {
@@ -57,6 +56,8 @@ struct TcpProxy::Pipe {
   double last = 0;
   bool dead = false;
 };
+
+TcpProxy::TcpProxy() = default;
 
 TcpProxy::~TcpProxy() {
   stop_ = true;
@@ -186,6 +187,8 @@ void TcpProxy::Loop() {
       while (read(wake_[0], drain, sizeof drain) > 0) {
       }
     }
+    // Only the pipes that were polled: accept() below may add one.
+    const size_t polled = pipes_.size();
     if (listening && (fds[1].revents & POLLIN)) {
       int c = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (c >= 0) {
@@ -215,7 +218,7 @@ void TcpProxy::Loop() {
         }
       }
     }
-    for (size_t i = 0; i < pipes_.size(); ++i) {
+    for (size_t i = 0; i < polled; ++i) {
       Pipe& p = *pipes_[i];
       const short crev = fds[first_pipe + 2 * i].revents;
       const short srev = fds[first_pipe + 2 * i + 1].revents;

@@ -32,7 +32,7 @@ class TcpProxy {
  public:
   enum class Mode { kPass, kStall, kTrickle };
 
-  TcpProxy() = default;
+  TcpProxy();
   ~TcpProxy();  // stops the thread, closes every socket
   TcpProxy(const TcpProxy&) = delete;
   TcpProxy& operator=(const TcpProxy&) = delete;
