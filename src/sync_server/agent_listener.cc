@@ -655,13 +655,14 @@ class AgentConnection {
     if (m.outcome() == pb::SESSION_OUTCOME_OK) {
       uint64_t generation = 0;
       Status st;
-      if (s.kind == pb::SYNC_KIND_INITIAL) {
-        st = listener_->store()->CommitInitialSync(s.user, s.through_seq, &generation);
-      } else {
-        UserInfo info;
-        st = listener_->store()->GetUser(s.user, &info);
-        generation = info.generation;
-      }
+      // A new generation at the end of every session, update syncs too
+      // (docs/protocol.md 6.3): a server restored from an older copy of its
+      // database then holds a generation the agent has moved past, and the
+      // next session is an initial sync, not an update sync against a state
+      // the server forgot (tests/fault/store_fault_test.cc). For an update
+      // sync through_seq 0 drops no action entry (seqs start at 1).
+      st = listener_->store()->CommitInitialSync(
+          s.user, s.kind == pb::SYNC_KIND_INITIAL ? s.through_seq : 0, &generation);
       if (!st.ok()) return StoreFailed(id, s, st);
       reply.set_outcome(pb::SESSION_OUTCOME_OK);
       reply.set_new_generation(generation);
