@@ -12,6 +12,11 @@
 //   per session, the server keeps the action (nothing acknowledged that was
 //   not applied), and once the quota is raised the next sync delivers the
 //   message exactly once.
+// StoreFaultTest.MailboxLockedFailsCleanlyAndConverges
+//   INBOX's maildir lock (dovecot-uidlist.lock) held by "another process"
+//   (the test creates the dotlock), mail_max_lock_timeout = 2s: the agent's
+//   APPEND fails, the failure is logged once per session, and once the lock
+//   is gone the next sync delivers the message exactly once.
 // StoreFaultTest.AttributeDictDiskFullFailsCleanlyAndConverges
 //   The attribute dict (mail_attribute_dict = file:...) on a tiny tmpfs the
 //   test mounts and fills: deliveries still succeed or fail cleanly, the
@@ -198,6 +203,44 @@ TEST_F(StoreFaultTest, QuotaExceededOnAppendKeepsTheActionQueued) {
   ASSERT_TRUE(sys_->ImapList("alice", "INBOX", &inbox).ok());
   int copies = 0;
   for (const auto& msg : inbox) copies += msg.subject == "phone-over-quota";
+  EXPECT_EQ(copies, 1);
+}
+
+TEST_F(StoreFaultTest, MailboxLockedFailsCleanlyAndConverges) {
+  SystemOptions o;
+  o.windows = {{"alice", 100}, {"bob", 6}};
+  // Wait at most 2 s for a lock (default: until the lock is stale, 2 min).
+  o.dovecot_extra_config = "mail_max_lock_timeout = 2s\n";
+  StartSystem(o);
+  if (HasFatalFailure()) return;
+  for (int i = 0; i < 3; ++i) Deliver("m" + std::to_string(i));
+  ExpectConverged("first sync");
+  if (HasFailure()) return;
+
+  // Another process holds INBOX's maildir lock (a dotlock: the file exists
+  // and is fresh, so it is not stale for 2 minutes).
+  const std::string lock = sys_->dovecot().home("alice") + "/Maildir/dovecot-uidlist.lock";
+  ASSERT_TRUE(WriteFile(lock, "", 0644).ok());
+  const size_t offset = sys_->AgentLog().size();
+  Inject("phone-while-locked");
+  Status s = sys_->SyncWait("alice");
+  EXPECT_FALSE(s.ok()) << "a session that could not write INBOX reported ok";
+  const std::string log = sys_->AgentLog();
+  const size_t failed = CountOf(log, "user=alice: session failed", offset);
+  EXPECT_GE(failed, 1u);
+  // One line per failed session, naming the lock.
+  EXPECT_EQ(CountOf(log, "lock", offset), failed) << log.substr(offset);
+  const size_t at = log.find("user=alice: session failed", offset);
+  std::cerr << "agent: " << (at == std::string::npos ? "" : log.substr(at, 300)) << "\n";
+  EXPECT_FALSE(sys_->ImapFind("alice", "INBOX", "phone-while-locked", nullptr));
+
+  // The other process lets go.
+  ASSERT_EQ(unlink(lock.c_str()), 0);
+  ExpectConverged("after the lock went away");
+  std::vector<ImapMessage> inbox;
+  ASSERT_TRUE(sys_->ImapList("alice", "INBOX", &inbox).ok());
+  int copies = 0;
+  for (const auto& msg : inbox) copies += msg.subject == "phone-while-locked";
   EXPECT_EQ(copies, 1);
 }
 
