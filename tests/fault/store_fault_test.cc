@@ -14,7 +14,7 @@
 //   message exactly once.
 // StoreFaultTest.MailboxLockedFailsCleanlyAndConverges
 //   INBOX's maildir lock (dovecot-uidlist.lock) held by "another process"
-//   (the test creates the dotlock), mail_max_lock_timeout = 2s: the agent's
+//   (the test creates the dotlock), mail_max_lock_timeout = 1s: the agent's
 //   APPEND fails, the failure is logged once per session, and once the lock
 //   is gone the next sync delivers the message exactly once.
 // StoreFaultTest.AttributeDictDiskFullFailsCleanlyAndConverges
@@ -209,8 +209,8 @@ TEST_F(StoreFaultTest, QuotaExceededOnAppendKeepsTheActionQueued) {
 TEST_F(StoreFaultTest, MailboxLockedFailsCleanlyAndConverges) {
   SystemOptions o;
   o.windows = {{"alice", 100}, {"bob", 6}};
-  // Wait at most 2 s for a lock (default: until the lock is stale, 2 min).
-  o.dovecot_extra_config = "mail_max_lock_timeout = 2s\n";
+  // Wait at most 1 s for a lock (default: until the lock is stale, 2 min).
+  o.dovecot_extra_config = "mail_max_lock_timeout = 1s\n";
   StartSystem(o);
   if (HasFatalFailure()) return;
   for (int i = 0; i < 3; ++i) Deliver("m" + std::to_string(i));
