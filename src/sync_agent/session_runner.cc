@@ -169,11 +169,13 @@ void SessionRunner::Run(const std::string& user, bool urgent,
                          Running& done_run = node.mapped();
                          // A connection that is still healthy goes back to the pool; one
                          // that failed is dropped with `node`. So is the connection of a
-                         // failed session: Dovecot reads the user's settings at login, and
-                         // a failure the administrator fixes there (a raised quota) must
-                         // not outlive the fix in a pooled login
-                         // (tests/fault/store_fault_test.cc, quota).
-                         if (r.status.ok() && done_run.client && done_run.client->connected() &&
+                         // session that failed while the server was reachable (it failed
+                         // on our side, e.g. NO [OVERQUOTA]): Dovecot reads the user's
+                         // settings at login, and a fix there (a raised quota) must not
+                         // be hidden by a pooled login (tests/fault/store_fault_test.cc).
+                         const bool local_failure =
+                             !r.status.ok() && protocol_ != nullptr && protocol_->handshake_done();
+                         if (!local_failure && done_run.client && done_run.client->connected() &&
                              done_run.client->in_flight() == 0 && done_run.client->pending() == 0) {
                            pool_->Release(user, std::move(done_run.client));
                          }
