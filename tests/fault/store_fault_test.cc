@@ -73,7 +73,8 @@ class StoreFaultTest : public ::testing::Test {
     }
   }
   void StartSystem(SystemOptions o) {
-    o.log_level = "info";
+    const char* level = std::getenv("MS_FAULT_LOG_LEVEL");  // e.g. debug, for a post-mortem
+    o.log_level = level != nullptr && *level != '\0' ? level : "info";
     sys_ = std::make_unique<MobilesyncSystem>();
     Status s = sys_->Start(o);
     if (!s.ok()) {
