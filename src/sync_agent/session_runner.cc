@@ -168,8 +168,14 @@ void SessionRunner::Run(const std::string& user, bool urgent,
                          if (destroying_ || node.empty()) return;
                          Running& done_run = node.mapped();
                          // A connection that is still healthy goes back to the pool; one
-                         // that failed is dropped with `node`.
-                         if (done_run.client && done_run.client->connected() &&
+                         // that failed is dropped with `node`. So is the connection of a
+                         // session that failed while the server was reachable (it failed
+                         // on our side, e.g. NO [OVERQUOTA]): Dovecot reads the user's
+                         // settings at login, and a fix there (a raised quota) must not
+                         // be hidden by a pooled login (tests/fault/store_fault_test.cc).
+                         const bool local_failure =
+                             !r.status.ok() && protocol_ != nullptr && protocol_->handshake_done();
+                         if (!local_failure && done_run.client && done_run.client->connected() &&
                              done_run.client->in_flight() == 0 && done_run.client->pending() == 0) {
                            pool_->Release(user, std::move(done_run.client));
                          }

@@ -48,6 +48,35 @@ std::string OpenSslErrors() {
   return out.empty() ? "unknown TLS error" : out;
 }
 
+// Why a connection's TLS layer failed ("" if it did not). libevent moves
+// OpenSSL's errors of a bufferevent into its own queue, so ERR_get_error()
+// alone misses them; a client certificate that failed verification (expired,
+// unknown CA) is named by the verify result.
+std::string TlsFailure(bufferevent* bev) {
+  std::string out;
+  for (unsigned long e = bufferevent_get_openssl_error(bev); e != 0;
+       e = bufferevent_get_openssl_error(bev)) {
+    // Not TLS problems: libevent's pseudo error for a socket failure (library
+    // 0), and OpenSSL 3's name for a peer closing without close_notify.
+    if (ERR_GET_LIB(e) == 0) continue;
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+    if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) continue;
+#endif
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  if (ERR_peek_error() != 0) out += (out.empty() ? "" : "; ") + OpenSslErrors();
+  SSL* ssl = bufferevent_openssl_get_ssl(bev);
+  const long verify = ssl != nullptr ? SSL_get_verify_result(ssl) : X509_V_OK;
+  if (verify != X509_V_OK) {
+    out += (out.empty() ? "" : "; ") + std::string("client certificate refused: ") +
+           X509_verify_cert_error_string(verify);
+  }
+  return out;
+}
+
 std::string IdText(uint64_t id) { return std::to_string(id); }
 
 bool ParseRemoteId(const std::string& text, uint64_t* id) {
@@ -183,7 +212,7 @@ class AgentConnection {
     self->MaybeRemove();
   }
 
-  static void OnEvent(bufferevent* /*bev*/, short what, void* arg) {
+  static void OnEvent(bufferevent* bev, short what, void* arg) {
     auto* self = static_cast<AgentConnection*>(arg);
     if (what & BEV_EVENT_CONNECTED) return;
     if (what & BEV_EVENT_TIMEOUT) {
@@ -191,7 +220,8 @@ class AgentConnection {
     } else if (what & BEV_EVENT_ERROR) {
       // A peer that just closes its socket shows up as an error without an
       // OpenSSL reason: that is a disconnect, not worth alarming anyone.
-      std::string err = ERR_peek_error() != 0 ? OpenSslErrors() : "";
+      // A refused client certificate is worth a reason.
+      std::string err = TlsFailure(bev);
       LogInfo("", "agent " + self->Who() + (err.empty() ? ": disconnected" : ": connection error (" + err + ")"));
     } else if (what & BEV_EVENT_EOF) {
       LogInfo("", "agent " + self->Who() + ": disconnected");
@@ -686,13 +716,14 @@ class AgentConnection {
     if (m.outcome() == pb::SESSION_OUTCOME_OK) {
       uint64_t generation = 0;
       Status st;
-      if (s.kind == pb::SYNC_KIND_INITIAL) {
-        st = listener_->store()->CommitInitialSync(s.user, s.through_seq, &generation);
-      } else {
-        UserInfo info;
-        st = listener_->store()->GetUser(s.user, &info);
-        generation = info.generation;
-      }
+      // A new generation at the end of every session, update syncs too
+      // (docs/protocol.md 6.3): a server restored from an older copy of its
+      // database then holds a generation the agent has moved past, and the
+      // next session is an initial sync, not an update sync against a state
+      // the server forgot (tests/fault/store_fault_test.cc). For an update
+      // sync through_seq 0 drops no action entry (seqs start at 1).
+      st = listener_->store()->CommitInitialSync(
+          s.user, s.kind == pb::SYNC_KIND_INITIAL ? s.through_seq : 0, &generation);
       if (!st.ok()) return StoreFailed(id, s, st);
       reply.set_outcome(pb::SESSION_OUTCOME_OK);
       reply.set_new_generation(generation);

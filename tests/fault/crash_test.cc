@@ -21,11 +21,10 @@
 
 #include <cstdlib>
 #include <iostream>
-#include <map>
 #include <random>
-#include <set>
 #include <thread>
 
+#include "harness/convergence.h"
 #include "harness/system_fixture.h"
 
 namespace mobilesync::testing {
@@ -45,12 +44,6 @@ const char* VictimName(Victim v) {
   }
   return "?";
 }
-
-// What must be true, by subject.
-struct Expected {
-  std::set<std::string> alive;      // must be in Dovecot (INBOX or Trash), once
-  std::set<std::string> destroyed;  // must be gone from both sides
-};
 
 class CrashTest : public ::testing::TestWithParam<Victim> {
  protected:
@@ -87,73 +80,11 @@ class CrashTest : public ::testing::TestWithParam<Victim> {
     ASSERT_TRUE(s.ok()) << VictimName(v) << " restart: " << s.ToString();
   }
 
-  // Lists both sides; returns a description of every disagreement (empty:
-  // converged).
-  std::string Compare(const Expected& want) {
-    std::vector<ImapMessage> inbox, trash;
-    std::vector<DeviceMessage> device;
-    if (!sys_->ImapList("alice", "INBOX", &inbox).ok()) return "IMAP INBOX unreadable";
-    if (!sys_->ImapList("alice", "Trash", &trash).ok()) return "IMAP Trash unreadable";
-    if (!sys_->DeviceList("alice", &device).ok()) return "device list unreadable";
-    std::string problems;
-    std::map<std::string, int> local_count;
-    std::map<std::string, std::pair<bool, bool>> local;  // subject -> (seen, in trash)
-    for (const auto& m : inbox) {
-      ++local_count[m.subject];
-      local[m.subject] = {m.seen(), false};
-    }
-    for (const auto& m : trash) {
-      ++local_count[m.subject];
-      local[m.subject] = {m.seen(), true};
-    }
-    for (const auto& [subject, n] : local_count) {
-      if (n > 1) problems += "duplicate in Dovecot: " + subject + "\n";
-    }
-    for (const std::string& s : want.alive) {
-      if (local_count.count(s) == 0) problems += "lost from Dovecot: " + s + "\n";
-    }
-    for (const std::string& s : want.destroyed) {
-      if (local_count.count(s) != 0) problems += "destroyed but in Dovecot: " + s + "\n";
-    }
-    std::map<std::string, int> device_count;
-    for (const auto& m : device) {
-      if (++device_count[m.subject] == 2)
-        problems += "duplicate on the device: " + m.subject + "\n";
-      if (want.destroyed.count(m.subject) != 0) {
-        problems += "destroyed but on the device: " + m.subject + "\n";
-      }
-      auto it = local.find(m.subject);
-      if (it == local.end()) {
-        problems += "on the device, not in Dovecot: " + m.subject + "\n";
-        continue;
-      }
-      const bool dev_trash = m.state == "trash";
-      const bool dev_read = m.state == "read";
-      if (dev_trash != it->second.second) {
-        problems += "trash state differs: " + m.subject + " device=" + m.state + "\n";
-      } else if (!dev_trash && dev_read != it->second.first) {
-        problems += "read state differs: " + m.subject + " device=" + m.state + "\n";
-      }
-    }
-    if (device.size() > sys_->options().windows.at("alice")) {
-      problems += "window over N: " + std::to_string(device.size()) + "\n";
-    }
-    return problems;
-  }
-
   // Syncs until both sides agree (a restarted process may need a retry or
   // two; the deadline is the bound).
   void Converge(const Expected& want, const std::string& stage) {
-    std::string last;
-    bool ok = WaitFor(
-        [&] {
-          (void)sys_->SyncWait("alice");
-          (void)sys_->SyncWait("alice");
-          last = Compare(want);
-          return last.empty();
-        },
-        milliseconds(90000));
-    EXPECT_TRUE(ok) << stage << ": not converged:\n" << last.substr(0, 4000);
+    std::string last = SyncUntilConverged(sys_.get(), "alice", want);
+    EXPECT_TRUE(last.empty()) << stage << ": not converged:\n" << last.substr(0, 4000);
   }
 
   std::unique_ptr<MobilesyncSystem> sys_;

@@ -93,10 +93,16 @@ Status MobilesyncSystem::Start(const SystemOptions& options) {
   DovecotOptions d;
   d.mail_debug = options_.mail_debug;
   for (const auto& u : options_.users) {
-    d.users.push_back({u, u + "-pw", "userdb_mobilesync_enabled=yes"});
+    auto extra = options_.user_fields.find(u);
+    d.users.push_back({u, u + "-pw",
+                       "userdb_mobilesync_enabled=yes" +
+                           (extra == options_.user_fields.end() ? "" : " " + extra->second)});
   }
   d.plugin_settings = "mobilesync_agent_socket = " + control_socket() + "\n" +
-                      "mobilesync_trigger_secret_file = " + tmp_.Sub("trigger.secret") + "\n";
+                      "mobilesync_trigger_secret_file = " + tmp_.Sub("trigger.secret") + "\n" +
+                      options_.dovecot_plugin_settings;
+  d.extra_config = options_.dovecot_extra_config;
+  if (!options_.attribute_dict.empty()) d.attribute_dict = options_.attribute_dict;
   s = dovecot_.Start(d);
   if (!s.ok()) return s;
   s = StartMta();
@@ -216,23 +222,27 @@ Status MobilesyncSystem::WriteAgentConfig() {
                     SourceDir() + "/scripts/ms-mta.py sendmail \"$@\"\n",
                 0755);
   if (!s.ok()) return s;
+  const uint16_t dial = options_.agent_route ? options_.agent_route(server_port_) : server_port_;
+  if (dial == 0) return Status::IOError("agent_route gave no port");
   std::string base =
-      "server = 127.0.0.1:" + std::to_string(server_port_) + "\n" + "server_name = localhost\n" +
+      "server = 127.0.0.1:" + std::to_string(dial) + "\n" + "server_name = localhost\n" +
       "tls_ca_file = " + ca_.ca_paths().cert + "\n" +
-      "deployment_token_file = " + tmp_.Sub("agent.token") + "\n" + "connect_timeout = 5s\n" +
+      "deployment_token_file = " + tmp_.Sub("agent.token") + "\n" +
+      "connect_timeout = " + options_.connect_timeout + "\n" +
       "keepalive_interval = " + options_.keepalive_interval + "\n" +
       "reconnect_min = " + options_.reconnect_min + "\n" +
       "reconnect_max = " + options_.reconnect_max + "\n" +
       "imap = 127.0.0.1:" + std::to_string(dovecot_.imap_port()) + "\n" +
       "master_user = " + dovecot_.options().master_user + "\n" +
       "master_password_file = " + tmp_.Sub("master.pw") + "\n" +
-      "trigger_secret_file = " + tmp_.Sub("trigger.secret") + "\n" + "imap_timeout = 20s\n" +
+      "trigger_secret_file = " + tmp_.Sub("trigger.secret") + "\n" +
+      "imap_timeout = " + options_.imap_timeout + "\n" +
       "control_socket = " + control_socket() + "\n" +
       // The plugin runs as the mail user: it must be let in.
       (geteuid() == 0 ? "control_group = mail\n" : "") + "state_dir = " + tmp_.Sub("agent-state") +
       "\n" + "sync_interval = " + options_.sync_interval + "\n" +
       "coalesce_delay = " + options_.coalesce_delay + "\n" + "retry_min = 200ms\n" +
-      "retry_max = 2s\n" + "max_sessions = 4\n" + "shutdown_timeout = 5s\n" +
+      "retry_max = 2s\n" + "max_sessions = " + std::to_string(options_.max_sessions) + "\n" + "shutdown_timeout = 5s\n" +
       "doveadm_config = " + dovecot_.config_path() + "\n" + "log_level = " + options_.log_level +
       "\n";
   // sendmail_path arrives with the sync engine (MailSubmitter); an agent
@@ -293,6 +303,9 @@ int MobilesyncSystem::StopAgent() {
 void MobilesyncSystem::KillServer() {
   server_.Signal(SIGKILL);
   server_.Wait(milliseconds(10000));
+}
+int MobilesyncSystem::StopServer() {
+  return server_.Stop(milliseconds(15000));
 }
 Status MobilesyncSystem::RestartServer() {
   if (server_.running()) KillServer();

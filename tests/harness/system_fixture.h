@@ -27,6 +27,7 @@
 #define MOBILESYNC_TESTS_HARNESS_SYSTEM_FIXTURE_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -64,6 +65,23 @@ struct SystemOptions {
   std::string log_level = "debug";
   // Dovecot's mail_debug (very chatty: every attribute lookup).
   bool mail_debug = false;
+  // Agent settings the fault tests tune (same meaning as agent.conf).
+  std::string connect_timeout = "5s";
+  std::string imap_timeout = "20s";
+  uint32_t max_sessions = 4;
+  // Where the agent dials: given the server's port, returns the port of
+  // 127.0.0.1 the agent's `server =` names (a fault-injecting proxy). Unset:
+  // the server itself.
+  std::function<uint16_t(uint16_t server_port)> agent_route;
+  // Extra userdb fields per user, space separated, each "userdb_KEY=VALUE"
+  // (e.g. a quota rule), besides userdb_mobilesync_enabled=yes.
+  std::map<std::string, std::string> user_fields;
+  // Appended to dovecot.conf (e.g. the quota plugin's settings).
+  std::string dovecot_extra_config;
+  // Extra lines inside Dovecot's `plugin { }`.
+  std::string dovecot_plugin_settings;
+  // mail_attribute_dict; empty: the harness default (file:%h/dovecot-attributes).
+  std::string attribute_dict;
 };
 
 // A message as the device sees it (GET /v1/messages).
@@ -117,6 +135,13 @@ class MobilesyncSystem {
   bool agent_running() { return agent_.running(); }
   void KillServer();
   [[nodiscard]] Status RestartServer();
+  // SIGTERM; returns the exit code. StartServerAgain() after it.
+  int StopServer();
+  [[nodiscard]] Status StartServerAgain() { return StartServer(); }
+  pid_t server_pid() const { return server_.pid(); }
+  pid_t agent_pid() const { return agent_.pid(); }
+  // The server's SQLite database (WAL mode: also -wal and -shm beside it).
+  std::string server_database() const { return tmp_.Sub("server.db"); }
   bool server_running() { return server_.running(); }
   void KillDovecot();
   [[nodiscard]] Status RestartDovecot();

@@ -106,12 +106,15 @@ tests_integration_e2e_sync_test_LDADD = tests/harness/libmsharness.la $(GTEST_LI
 EXTRA_tests_integration_e2e_sync_test_DEPENDENCIES = $(module_LTLIBRARIES) $(sbin_PROGRAMS) $(bin_PROGRAMS)
 
 # Security properties (docs/security.md): the agent's TLS client against bad
-# servers; hostile action entries of one user; no secret in any log.
+# servers; the server against expired client certificates; hostile action
+# entries of one user; no secret in any log.
 check_PROGRAMS += tests/integration/security_test
 tests_integration_security_test_SOURCES = tests/integration/security_test.cc
 tests_integration_security_test_CPPFLAGS = $(TEST_CPPFLAGS) $(NLOHMANN_JSON_CFLAGS) \
-	$(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS)
-tests_integration_security_test_LDADD = src/sync_agent/libmsagent.la tests/harness/libmsharness.la \
+	$(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(PROTOBUF_CFLAGS)
+tests_integration_security_test_LDADD = src/sync_agent/libmsagent.la \
+	tests/integration/libmsserverfixture.la tests/harness/libmsharness.la \
 	$(LIBEVENT_OPENSSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(GTEST_LIBS)
 EXTRA_tests_integration_security_test_DEPENDENCIES = $(module_LTLIBRARIES) $(sbin_PROGRAMS) \
 	$(bin_PROGRAMS)
+$(tests_integration_security_test_OBJECTS): $(WIRE_PROTO_GEN)

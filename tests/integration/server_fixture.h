@@ -66,6 +66,12 @@ class ServerFixture {
   const std::string& ca_cert() const { return ca_.ca_paths().cert; }
   const PemPaths& agent_cert() const { return agent_cert_; }
   const PemPaths& stranger_cert() const { return stranger_cert_; }
+  // Issues another certificate from the server's own client CA (e.g. an
+  // expired one) into the fixture's directory as <name>.crt/.key.
+  [[nodiscard]] Status IssueClientCert(const CertSpec& spec, const std::string& name,
+                                       PemPaths* out) {
+    return ca_.Issue(spec, tmp_.path(), name, out);
+  }
   std::string config_path() const { return tmp_.Sub("server.conf"); }
   std::string database() const { return tmp_.Sub("store.db"); }
   std::string alice_token_file() const { return tmp_.Sub("alice.token"); }
