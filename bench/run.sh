@@ -308,13 +308,7 @@ ms_setup() {
   mkdir -p "$ms/modules"
   ms_server_port=$(free_port); ms_api_port=$(free_port)
   # The server's certificate, from a CA of its own (as in production).
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
-    -subj "/CN=msbench CA" -keyout "$ms/ca.key" -out "$ms/ca.pem" 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
-    -keyout "$ms/server.key" -out "$ms/server.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$ms/san.ext"
-  openssl x509 -req -in "$ms/server.csr" -CA "$ms/ca.pem" -CAkey "$ms/ca.key" \
-    -CAcreateserial -days 7 -extfile "$ms/san.ext" -out "$ms/server.pem" 2>/dev/null
+  ms_localhost_certs "$ms" "msbench CA" 7
   (umask 077
    openssl rand -hex 32 >"$ms/agent.token"; openssl rand -hex 32 >"$ms/device.token"
    openssl rand -hex 32 >"$ms/trigger.secret"; echo "master-$(openssl rand -hex 8)" >"$ms/master.pw")

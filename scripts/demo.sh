@@ -86,14 +86,7 @@ fi
 mkdir -p "$demo/modules" "$demo/mta" "$demo/agent-state" "$demo/home/alice" "$demo/home/bob"
 chmod 700 "$demo/agent-state"
 chown "$uid:$gid" "$demo/home/alice" "$demo/home/bob"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj "/CN=mobilesync demo CA" -keyout "$demo/ca.key" -out "$demo/ca.pem" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
-  -keyout "$demo/server.key" -out "$demo/server.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$demo/san.ext"
-openssl x509 -req -in "$demo/server.csr" -CA "$demo/ca.pem" -CAkey "$demo/ca.key" \
-  -CAcreateserial -days 2 -extfile "$demo/san.ext" -out "$demo/server.pem" 2>/dev/null
-chmod 600 "$demo/ca.key" "$demo/server.key"
+ms_localhost_certs "$demo" "mobilesync demo CA" 2
 umask 077
 openssl rand -hex 32 >"$demo/trigger.secret"     # shared: plugin and agent ...
 openssl rand -hex 32 >"$demo/agent.token"        # the agent's deployment token

@@ -38,6 +38,21 @@ ms_install_deps() {
   return $rc
 }
 
+# ms_localhost_certs DIR CA_NAME DAYS: DIR/ca.{pem,key} (a CA of its own) and
+# DIR/server.{pem,key} for localhost and 127.0.0.1 signed by it; keys 0600.
+# For throwaway instances on loopback (scripts/demo.sh, bench/run.sh).
+ms_localhost_certs() {
+  local d=$1 name=$2 days=$3
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days "$days" \
+    -subj "/CN=$name" -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null &&
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+      -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null &&
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$d/san.ext" &&
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+      -CAcreateserial -days "$days" -extfile "$d/san.ext" -out "$d/server.pem" 2>/dev/null &&
+    chmod 600 "$d/ca.key" "$d/server.key"
+}
+
 # ms_build BUILD_DIR [configure args...]: autoreconf (once), configure (when
 # the arguments changed), make (MS_BUILD_TESTS=0: without the test programs).
 ms_build() {
