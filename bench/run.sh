@@ -46,6 +46,10 @@ done
 if [ -n "$latency_ms" ] && [[ ",$scenarios," != *,7,* ]]; then scenarios="$scenarios,7"; fi
 if [[ ",$scenarios," == *,7,* ]] && [ -z "$latency_ms" ]; then latency_ms=50; fi
 want() { [[ ",$scenarios," == *",$1,"* ]]; }
+if { want 2 || want 7; } && [ "$messages" -lt 200 ]; then
+  echo "scenarios 2 and 7 change 150 of the messages: --messages must be at least 200" >&2
+  exit 2
+fi
 IFS=, read -r -a tool_list <<<"$tools"
 
 [ "${MS_SKIP_DEPS:-0}" = 1 ] || ms_install_deps "${BENCH_DEPS[@]}"
