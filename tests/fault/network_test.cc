@@ -48,7 +48,12 @@ class NetworkFaultTest : public ::testing::Test {
     SystemOptions o;
     o.windows = {{"alice", 100}, {"bob", 6}};
     o.log_level = "info";
-    o.keepalive_interval = "1s";
+    // The agent judges liveness on decrypted TLS records: at 300 bytes/s a
+    // full record (up to 16 KB) takes up to 55 s, so the trickle runs with
+    // the default keepalive_interval (30 s: 60 s of silence fails the
+    // connection); cut and stall with 1 s (2 s of silence).
+    const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    o.keepalive_interval = test.find("Trickle") != std::string::npos ? "30s" : "1s";
     o.connect_timeout = "2s";
     o.reconnect_min = "100ms";
     o.reconnect_max = "500ms";
