@@ -47,8 +47,14 @@ class NetworkFaultTest : public ::testing::Test {
   void SetUp() override {
     SystemOptions o;
     o.windows = {{"alice", 100}, {"bob", 6}};
-    o.log_level = "info";
-    o.keepalive_interval = "1s";
+    const char* level = std::getenv("MS_FAULT_LOG_LEVEL");  // e.g. debug, for a post-mortem
+    o.log_level = level != nullptr && *level != '\0' ? level : "info";
+    // The agent judges liveness on decrypted TLS records: at 300 bytes/s a
+    // full record (up to 16 KB) takes up to 55 s, so the trickle runs with
+    // the default keepalive_interval (30 s: 60 s of silence fails the
+    // connection); cut and stall with 1 s (2 s of silence).
+    const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    o.keepalive_interval = test.find("Trickle") != std::string::npos ? "30s" : "1s";
     o.connect_timeout = "2s";
     o.reconnect_min = "100ms";
     o.reconnect_max = "500ms";
@@ -66,7 +72,15 @@ class NetworkFaultTest : public ::testing::Test {
     ASSERT_TRUE(last.empty()) << "first sync: " << last;
   }
   void TearDown() override {
-    if (HasFailure()) std::cerr << "system dir " << sys_.dir() << sys_.Logs() << "\n";
+    if (!HasFailure()) return;
+    std::cerr << "system dir " << sys_.dir() << sys_.Logs() << "\n";
+    // The whole logs outlive the system directory, for a post-mortem.
+    const char* keep = std::getenv("MS_FAULT_KEEP_LOGS");
+    if (keep != nullptr && *keep != '\0') {
+      const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+      (void)WriteFile(std::string(keep) + "/" + name + ".agent.log", sys_.AgentLog());
+      (void)WriteFile(std::string(keep) + "/" + name + ".server.log", sys_.ServerLog());
+    }
   }
 
   // Changes on both sides, `round` makes the new subjects unique.
