@@ -29,7 +29,7 @@ if [ "$seeds" -gt 0 ]; then
   echo "crash_test: $seeds seeds x 3 victims x 2 crashes, $messages messages, $(( $(date +%s) - start )) s"
 fi
 t=$(date +%s)
-MS_FAULT_ROUNDS=$rounds "$build/tests/fault/network_test" 2>&1 | tee "$build/network-long.log" | summary
+MS_FAULT_CONFLICTS=1 MS_FAULT_ROUNDS=$rounds "$build/tests/fault/network_test" 2>&1 | tee "$build/network-long.log" | summary
 echo "network_test: $rounds rounds x (cut, stall, trickle), $(( $(date +%s) - t )) s"
 t=$(date +%s)
 MS_FAULT_RESTORE_TRASH=1 "$build/tests/fault/store_fault_test" --gtest_repeat=5 2>&1 | tee "$build/store-long.log" | summary
