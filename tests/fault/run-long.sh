@@ -5,7 +5,9 @@
 #    three victims, each with a crash in the initial and in an update sync)
 #    of MESSAGES messages (default 500);
 #  - network_test: ROUNDS (default 20) cuts, stalls and trickles of the
-#    agent-server connection, each on a running session;
+#    agent-server connection, each on a running session, with the same
+#    message changed on both sides (MS_FAULT_CONFLICTS=1: exposes the known
+#    destroy bug, docs/reliability.md);
 #  - store_fault_test, 5 times: the server restored from an older database
 #    (with the known Trash-merge bug exposed), quota exceeded on APPEND,
 #    INBOX's maildir lock held, the attribute dict's disk full;
