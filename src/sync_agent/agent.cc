@@ -168,10 +168,11 @@ void Agent::SessionDone(const std::string& user, int64_t started_ms, const Sessi
   if (r.status.ok()) {
     ++sessions_ok_;
     LogInfo(user, std::string("session finished: ok, ") +
-                      (r.rerun ? "restarting as an initial sync"
-                               : std::string(r.initial ? "initial" : "update") + " sync, " +
-                                     std::to_string(r.sent) + " actions sent, " +
-                                     std::to_string(r.received) + " received") +
+                      (r.rerun       ? std::string("restarting as an initial sync")
+                       : r.no_change ? std::string("nothing to do on either side")
+                                     : std::string(r.initial ? "initial" : "update") + " sync, " +
+                                           std::to_string(r.sent) + " actions sent, " +
+                                           std::to_string(r.received) + " received") +
                       ", " + std::to_string(now - started_ms) + " ms");
   } else {
     ++sessions_failed_;

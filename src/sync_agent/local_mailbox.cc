@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <utility>
 #include <vector>
@@ -34,6 +35,10 @@ const std::string kActionPrefix = kRoot + "/action/";
 const std::string kMapPrefix = kRoot + "/map/";
 const std::string kSubmittedPrefix = kRoot + "/submitted/";
 const std::string kGenerationEntry = kRoot + "/generation";
+// Written with the generation by a session that ended OK without changing
+// the mailbox: the generation, N and the mailbox fingerprint it started
+// from (LoadQuick). Deleted at the start of every full session.
+const std::string kQuickEntry = kRoot + "/quick";
 const char kInbox[] = "INBOX";
 const char kFetchItems[] =
     "(UID FLAGS INTERNALDATE RFC822.SIZE X-GUID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])";
@@ -237,6 +242,11 @@ struct LocalMailbox::Impl {
   std::map<LocalId, std::string> guids;
   // Their sizes (RFC822.SIZE), to bound batched body fetches.
   std::map<LocalId, uint64_t> sizes;
+  // The mailbox fingerprint read at the start of the last LoadSnapshot,
+  // whether an op has changed the mailbox since, and the session's N.
+  std::string start_fp;
+  bool mailbox_touched = false;
+  uint32_t remote_window = 0;
 
   template <typename F>
   auto Guard(F f) {
@@ -413,6 +423,153 @@ struct LocalMailbox::Impl {
     });
   }
 
+  // The generation attribute's value; false (and `why`) when it is
+  // unreadable or names another server.
+  bool ParseGeneration(const std::string& value, engine::SyncGeneration* out, std::string* why) {
+    std::map<std::string, std::string> f;
+    uint64_t g = 0;
+    std::string server;
+    if (!ParseFields(value, &f) || !f.count("gen") || !ParseU64(f["gen"], &g) ||
+        !plugin::PercentDecode(f["server"], &server)) {
+      *why = "unparseable generation attribute";
+      return false;
+    }
+    if (!owner->server_name_.empty() && server != owner->server_name_) {
+      *why = "generation is for server '" + EscapeForLog(server, 100) + "', not ours";
+      return false;
+    }
+    *out = g;
+    return true;
+  }
+
+  // STATUS of `box`: "UIDVALIDITY.UIDNEXT.MESSAGES", "none" for a missing
+  // mailbox. Not HIGHESTMODSEQ: Dovecot raises it for every attribute
+  // write (our own generation too), and an update sync does not look at
+  // flags the plugin did not record anyway.
+  void BoxFingerprint(const std::string& box, std::function<void(const Status&, std::string)> k) {
+    auto values = std::make_shared<std::map<std::string, uint64_t>>();
+    imap::CommandBuilder b(client->HasCapability("LITERAL+"));
+    b.Raw("STATUS ").String(box).Raw(" (UIDVALIDITY UIDNEXT MESSAGES)");
+    client->Command(b.Finish(), Guard([box, values, k](const CommandResult& r) {
+                      if (!r.status.ok()) {
+                        if (IsNonexistent(r)) return k(Status::OK(), "none");
+                        return k(Status::Unavailable("STATUS " + box + " failed", r.text), "");
+                      }
+                      std::string fp;
+                      for (const char* item : {"UIDVALIDITY", "UIDNEXT", "MESSAGES"}) {
+                        auto it = values->find(item);
+                        fp += (fp.empty() ? "" : ".") +
+                              (it == values->end() ? std::string("-") : std::to_string(it->second));
+                      }
+                      k(Status::OK(), fp);
+                    }),
+                    [values](const imap::ImapResponse& r) {
+                      if (r.name != "STATUS") return false;
+                      if (r.args.size() >= 2 && r.args[1].is_list()) {
+                        const auto& l = r.args[1].list;
+                        for (size_t i = 0; i + 1 < l.size(); i += 2) {
+                          uint64_t v = 0;
+                          if (l[i].is_atom() && l[i + 1].ToNumber(&v)) {
+                            std::string key = l[i].text;
+                            for (char& c : key) c = static_cast<char>(toupper(c));
+                            (*values)[key] = v;
+                          }
+                        }
+                      }
+                      return true;
+                    });
+  }
+
+  // What the mailbox looks like from outside: INBOX's and Trash's STATUS
+  // and the options that decide what is mirrored. Any new, expunged or
+  // moved message changes it, whether the plugin saw the change or not.
+  void Fingerprint(std::function<void(const Status&, std::string)> k) {
+    EnsureBoxes([this, k](const Status& s) {
+      if (!s.ok()) return k(s, "");
+      // Dovecot answers STATUS of the selected mailbox from the session's
+      // view, which misses mail that arrived behind its back (a maildir
+      // file): leave it first, so that STATUS looks at the mailbox itself.
+      // The connection may come from an earlier session: whether a mailbox
+      // is selected is not known here, and "BAD no mailbox selected" is fine.
+      if (!client->HasCapability("UNSELECT")) return FingerprintBoxes(k);
+      client->Command("UNSELECT", Guard([this, k](const CommandResult&) {
+                        selected.clear();
+                        FingerprintBoxes(k);
+                      }));
+    });
+  }
+
+  void FingerprintBoxes(std::function<void(const Status&, std::string)> k) {
+    BoxFingerprint(kInbox, [this, k](const Status& s2, std::string inbox) {
+      if (!s2.ok()) return k(s2, "");
+      std::string opts = "opts=" + std::to_string(options.max_message_bytes);
+      if (!trash_exists || trash == kInbox) {
+        return k(Status::OK(), "inbox=" + inbox + " trash=none " + opts);
+      }
+      BoxFingerprint(trash, [this, inbox, opts, k](const Status& s3, std::string t) {
+        if (!s3.ok()) return k(s3, "");
+        k(Status::OK(),
+          "inbox=" + inbox + " trash=" + plugin::PercentEncode(trash) + ":" + t + " " + opts);
+      });
+    });
+  }
+
+  // --- LoadQuick --------------------------------------------------------------
+  void LoadQuick(QuickDone done) {
+    boxes_known = false;
+    selected.clear();
+    auto result = std::make_shared<QuickCheck>();
+    auto no = [result, done](std::string why) {
+      result->unchanged = false;
+      result->why = std::move(why);
+      done(Status::OK(), *result);
+    };
+    client->GetMetadata("", {kGenerationEntry, kQuickEntry, kRoot + "/action"}, true,
+                        Guard([this, result, no, done](const CommandResult& r, MetadataMap&& md) {
+                          if (!r.status.ok())
+                            return done(Status::Unavailable("GETMETADATA failed", r.text), {});
+                          for (const auto& [key, value] : md) {
+                            if (key.rfind(kActionPrefix, 0) == 0 && value)
+                              return no("action entries to replay");
+                          }
+                          auto git = md.find(kGenerationEntry);
+                          auto qit = md.find(kQuickEntry);
+                          if (git == md.end() || !git->second) return no("no generation");
+                          std::string why;
+                          if (!ParseGeneration(*git->second, &result->generation, &why))
+                            return no(why);
+                          if (result->generation == 0) return no("no generation");
+                          if (qit == md.end() || !qit->second)
+                            return no("the last session changed the mailbox");
+                          std::map<std::string, std::string> f;
+                          uint64_t g = 0, n = 0;
+                          if (!ParseFields(*qit->second, &f) || !ParseU64(f["gen"], &g) ||
+                              !ParseU64(f["n"], &n) || n == 0 || n > UINT32_MAX || !f.count("fp")) {
+                            return no("unparseable quick entry");
+                          }
+                          if (g != result->generation)
+                            return no("quick entry of another generation");
+                          result->window_size = static_cast<uint32_t>(n);
+                          std::string stored;
+                          if (!plugin::PercentDecode(f["fp"], &stored))
+                            return no("unparseable quick entry");
+                          Fingerprint([result, stored, no, done](const Status& s, std::string now) {
+                            if (!s.ok()) return done(s, {});
+                            if (now != stored)
+                              return no("the mailbox changed (" + stored + " -> " + now + ")");
+                            result->unchanged = true;
+                            done(Status::OK(), *result);
+                          });
+                        }));
+  }
+
+  // The quick entry that goes with generation `g` (written with it).
+  std::optional<std::string> QuickValue(engine::SyncGeneration g) const {
+    if (g == 0 || mailbox_touched || start_fp.empty() || remote_window == 0) return std::nullopt;
+    return "v1 gen=" + std::to_string(g) + " n=" + std::to_string(remote_window) +
+           " fp=" + plugin::PercentEncode(start_fp);
+  }
+
   // --- LoadSnapshot -----------------------------------------------------------
   struct Load {
     LoadDone done;
@@ -431,8 +588,13 @@ struct LocalMailbox::Impl {
     auto fail = [st](const Status& s) {
       st->done(Status(s), engine::AgentSnapshot(), SnapshotInfo());
     };
-    EnsureBoxes([this, st, fail](const Status& s) {
+    start_fp.clear();
+    mailbox_touched = false;
+    // The fingerprint before anything is read: a change after it shows in
+    // the next one (or in the action list), never only in this snapshot.
+    Fingerprint([this, st, fail](const Status& s, std::string fp) {
       if (!s.ok()) return fail(s);
+      start_fp = std::move(fp);
       client->GetMetadata("", {kRoot}, true,
                           Guard([this, st, fail](const CommandResult& r, MetadataMap&& md) {
                             if (!r.status.ok())
@@ -507,20 +669,20 @@ struct LocalMailbox::Impl {
     // Generation.
     auto git = st->md.find(kGenerationEntry);
     if (git != st->md.end() && git->second) {
-      std::map<std::string, std::string> f;
-      uint64_t g = 0;
-      std::string server;
-      if (ParseFields(*git->second, &f) && f.count("gen") && ParseU64(f["gen"], &g) &&
-          plugin::PercentDecode(f["server"], &server)) {
-        if (owner->server_name_.empty() || server == owner->server_name_) {
-          generation = g;
+      std::string why;
+      if (!ParseGeneration(*git->second, &generation, &why)) {
+        if (why.rfind("unparseable", 0) == 0) {
+          LogWarning(user, why + ": initial sync");
         } else {
-          LogInfo(user, "generation is for server '" + EscapeForLog(server, 100) +
-                            "', not ours: initial sync");
+          LogInfo(user, why + ": initial sync");
         }
-      } else {
-        LogWarning(user, "unparseable generation attribute: initial sync");
       }
+    }
+    // A session that fails half-way leaves the generation as it was: the
+    // quick entry must not outlive the start of a session that may change
+    // either side.
+    if (st->md.count(kQuickEntry) != 0 && st->md[kQuickEntry]) {
+      persist->push_back(MetadataMap{{kQuickEntry, std::nullopt}});
     }
 
     // The id map.
@@ -679,6 +841,11 @@ struct LocalMailbox::Impl {
         default: return done(Status::Unavailable(what, s.message()), LocalId());
       }
     };
+    if (op.kind == OpKind::kAppendLocal || op.kind == OpKind::kSetLocalState ||
+        op.kind == OpKind::kDestroyLocal || op.kind == OpKind::kSubmitMessage ||
+        op.kind == OpKind::kFileInSent) {
+      mailbox_touched = true;  // before the command: it may be half done
+    }
     switch (op.kind) {
       case OpKind::kAppendLocal: return AppendLocal(op, body, fin);
       case OpKind::kSetLocalState: return SetLocalState(op, fin);
@@ -729,6 +896,7 @@ struct LocalMailbox::Impl {
               " server=" + plugin::PercentEncode(owner->server_name_);
         }
         (*m)[kGenerationEntry] = v;
+        (*m)[kQuickEntry] = QuickValue(op.generation);
         return Status::OK();
       }
       default: return Status::InvalidArgument("not a durable op");
@@ -874,23 +1042,90 @@ struct LocalMailbox::Impl {
     });
   }
 
+  // A UID SEARCH command (CommandBuilder chunks) in the selected mailbox;
+  // the uids found.
+  void UidSearch(std::vector<std::string> command,
+                 std::function<void(const Status&, std::vector<uint64_t>)> k) {
+    auto found = std::make_shared<std::vector<uint64_t>>();
+    client->Command(std::move(command), Guard([found, k](const CommandResult& r) {
+                      if (!r.status.ok())
+                        return k(Status::Unavailable("UID SEARCH failed", r.text), {});
+                      k(Status::OK(), std::move(*found));
+                    }),
+                    [found](const imap::ImapResponse& r) {
+                      if (r.name != "SEARCH") return false;
+                      for (const imap::ImapValue& v : r.args) {
+                        uint64_t uid = 0;
+                        if (v.ToNumber(&uid) && uid != 0 && uid <= UINT32_MAX)
+                          found->push_back(uid);
+                      }
+                      return true;
+                    });
+  }
+
+  // \Deleted and UID EXPUNGE of `uids` in the selected mailbox.
+  void ExpungeUids(const std::vector<uint64_t>& uids, Next k) {
+    const std::string set = imap::UidSet(uids);
+    client->UidStore(
+        set, "+FLAGS.SILENT", "\\Deleted", Guard([this, set, k](const CommandResult& r) {
+          if (!r.status.ok()) return k(Status::Unavailable("UID STORE \\Deleted failed", r.text));
+          client->UidExpunge(set, Guard([k](const CommandResult& r2) {
+                               if (!r2.status.ok()) {
+                                 return k(Status::Unavailable("UID EXPUNGE failed", r2.text));
+                               }
+                               k(Status::OK());
+                             }));
+        }));
+  }
+
+  // Destroys `id`. When its uid is gone but the message was listed with a
+  // GUID, the user may have moved it (INBOX <-> Trash) after the snapshot:
+  // the copy with that GUID in INBOX or Trash is the message the server
+  // destroyed, and is destroyed instead (docs/engine.md). Missing
+  // everywhere: success (idempotent).
   void DestroyLocal(const Op& op, Next k) {
     const LocalId id = op.local;
-    SelectFor(id, [this, id, k](const Status& s, bool gone) {
+    auto g = guids.find(id);
+    const std::string guid = g == guids.end() ? "" : g->second;
+    SelectFor(id, [this, id, guid, k](const Status& s, bool gone) {
       if (!s.ok() || gone) return k(s);  // a missing box or UIDVALIDITY: done
-      std::string uid = std::to_string(id.uid);
-      client->UidStore(
-          uid, "+FLAGS.SILENT", "\\Deleted", Guard([this, uid, k](const CommandResult& r) {
-            if (!r.status.ok()) {
-              return k(Status::Unavailable("UID STORE \\Deleted failed", r.text));
-            }
-            client->UidExpunge(uid, Guard([k](const CommandResult& r2) {
-                                 if (!r2.status.ok()) {
-                                   return k(Status::Unavailable("UID EXPUNGE failed", r2.text));
-                                 }
-                                 k(Status::OK());
-                               }));
-          }));
+      imap::CommandBuilder b(false);
+      b.Raw("UID SEARCH UID " + std::to_string(id.uid));
+      UidSearch(b.Finish(), [this, id, guid, k](const Status& s2, std::vector<uint64_t> uids) {
+        if (!s2.ok()) return k(s2);
+        if (!uids.empty()) return ExpungeUids(uids, k);
+        if (guid.empty()) return k(Status::OK());
+        std::vector<std::string> boxes{kInbox};
+        if (trash_exists && trash != kInbox) boxes.push_back(trash);
+        DestroyByGuid(id, guid, std::move(boxes), 0, k);
+      });
+    });
+  }
+
+  void DestroyByGuid(const LocalId& id, const std::string& guid, std::vector<std::string> boxes,
+                     size_t i, Next k) {
+    if (i >= boxes.size()) return k(Status::OK());
+    const std::string box = boxes[i];
+    Select(box, [this, id, guid, boxes, i, box, k](const Status& s, uint32_t uv, uint64_t exists,
+                                                   bool missing) {
+      if (!s.ok()) return k(s);
+      auto next = [this, id, guid, boxes, i, k](const Status& s2) {
+        if (!s2.ok()) return k(s2);
+        DestroyByGuid(id, guid, boxes, i + 1, k);
+      };
+      if (missing || exists == 0) return next(Status::OK());
+      imap::CommandBuilder b(client->HasCapability("LITERAL+"));
+      b.Raw("UID SEARCH X-GUID ").String(guid);
+      UidSearch(b.Finish(),
+                [this, id, box, uv, next](const Status& s3, std::vector<uint64_t> uids) {
+                  if (!s3.ok() || uids.empty()) return next(s3);
+                  std::string names;
+                  for (uint64_t u : uids) names += " " + std::to_string(u);
+                  LogInfo(user, "destroy " + engine::ToString(id) +
+                                    ": moved since the snapshot, destroying it in " + box + " uid" +
+                                    names + " (same GUID)");
+                  ExpungeUids(uids, next);
+                });
     });
   }
 
@@ -993,24 +1228,13 @@ struct LocalMailbox::Impl {
   }
 
   void FetchBody(const LocalId& id, BodyDone done) {
-    SelectFor(id, [this, id, done](const Status& s, bool gone) {
+    FetchBodies({id}, [id, done](const Status& s, std::map<LocalId, std::string> bodies) {
       if (!s.ok()) return done(s, "");
-      if (gone)
+      auto it = bodies.find(id);
+      if (it == bodies.end()) {
         return done(Status::NotFound("fetch body: " + engine::ToString(id) + " is gone"), "");
-      auto body = std::make_shared<std::optional<std::string>>();
-      client->UidFetch(
-          std::to_string(id.uid), "(UID BODY.PEEK[])", Guard([body, id](FetchedMessage&& m) {
-            if (m.uid == id.uid && m.has_body) *body = std::move(m.body);
-          }),
-          Guard([body, id, done](const CommandResult& r) {
-            if (!r.status.ok()) {
-              return done(Status::Unavailable("fetch body: " + engine::ToString(id), r.text), "");
-            }
-            if (!*body) {
-              return done(Status::NotFound("fetch body: " + engine::ToString(id) + " is gone"), "");
-            }
-            done(Status::OK(), std::move(**body));
-          }));
+      }
+      done(Status::OK(), std::move(it->second));
     });
   }
 };
@@ -1029,6 +1253,14 @@ LocalMailbox::~LocalMailbox() = default;
 
 void LocalMailbox::LoadSnapshot(LoadDone done) {
   impl_->LoadSnapshot(std::move(done));
+}
+
+void LocalMailbox::LoadQuick(QuickDone done) {
+  impl_->LoadQuick(std::move(done));
+}
+
+void LocalMailbox::set_remote_window(uint32_t n) {
+  impl_->remote_window = n;
 }
 
 void LocalMailbox::FetchBodies(const std::vector<engine::LocalId>& ids, BodiesDone done) {

@@ -46,10 +46,20 @@ struct LocalMailboxOptions {
 struct SnapshotInfo {
   std::string trash_box;  // the names actually used
   std::string sent_box;
-  size_t action_entries = 0;    // entries read from the action list
-  size_t corrupt_entries = 0;   // unparseable (kept; force an initial sync)
+  size_t action_entries = 0;      // entries read from the action list
+  size_t corrupt_entries = 0;     // unparseable (kept; force an initial sync)
   bool resync_requested = false;  // a `resync` entry or a corrupt one:
                                   // the snapshot's generation is 0
+};
+
+// What LoadQuick found: whether a session may skip loading the snapshot.
+struct QuickCheck {
+  // No action entry, and the mailbox is as the last session (which ended
+  // OK without changing it, at `generation`) found it at its start.
+  bool unchanged = false;
+  engine::SyncGeneration generation = 0;
+  uint32_t window_size = 0;  // that session's N
+  std::string why;           // when not unchanged (for the debug log)
 };
 
 class LocalMailbox {
@@ -73,7 +83,22 @@ class LocalMailbox {
   // still names the old one (src_*), the mapping is moved to the new key
   // (persisted before `done`). A `resync` or corrupt entry deletes the
   // generation attribute (persisted) and yields generation 0.
+  // It also reads the mailbox fingerprint (INBOX's and Trash's STATUS)
+  // first, and deletes the quick entry (below) if there is one.
   void LoadSnapshot(LoadDone done);
+
+  // The quick check of a session with nothing to do, without reading the
+  // id map or listing the mailbox: the generation, the action list (none)
+  // and the quick entry that the last session wrote with its generation
+  // (only when it ended OK without changing the mailbox), whose fingerprint
+  // must equal the mailbox's now. A failed command is an error; anything
+  // else that rules the quick path out is `why`.
+  using QuickDone = std::function<void(const Status&, QuickCheck)>;
+  void LoadQuick(QuickDone done);
+
+  // The session's remote window N (from the server): the quick entry
+  // records it, and a later quick check needs the same N.
+  void set_remote_window(uint32_t n);
 
   // The RFC 5322 bytes of a local message (for an INSERT or FILED_AS_SENT
   // sent to the server).
@@ -95,7 +120,9 @@ class LocalMailbox {
   // `new_id`: for kAppendLocal the appended message; for kSetLocalState the
   // message's id afterwards (differs from op.local when it moved between
   // INBOX and Trash); else empty.
-  // kSetGeneration with a generation != 0 stores `v1 gen=<g> server=<server_name>`.
+  // kSetGeneration with a generation != 0 stores `v1 gen=<g> server=<server_name>`,
+  // and the quick entry when no mailbox op ran since LoadSnapshot (else
+  // deletes it).
   void Apply(const engine::Op& op, const std::string& body, ApplyDone done);
 
   // Several durable ops (kPutMapping, kRemoveMapping, kDeleteActionEntry,

@@ -55,6 +55,24 @@ void Scheduler::RemoveUser(const std::string& user) {
   users_.erase(it);
 }
 
+namespace {
+
+// How much a reason says about a run: someone waiting beats a local change,
+// which beats a retry, which beats the periodic run.
+int Rank(SyncReason r) {
+  switch (r) {
+    case SyncReason::kTrigger:
+    case SyncReason::kOperator:
+    case SyncReason::kServer: return 3;
+    case SyncReason::kLocalChange: return 2;
+    case SyncReason::kRetry: return 1;
+    case SyncReason::kPeriodic: return 0;
+  }
+  return 0;
+}
+
+}  // namespace
+
 bool Scheduler::Request(const std::string& user, SyncReason reason, TimeMs now) {
   auto it = users_.find(user);
   if (it == users_.end()) return false;
@@ -66,9 +84,10 @@ bool Scheduler::Request(const std::string& user, SyncReason reason, TimeMs now) 
     st.backoff_until = 0;
   }
   if (st.running) {
-    // One follow-up run, however many requests arrive meanwhile.
+    // One follow-up run, however many requests arrive meanwhile; a poke
+    // after a trigger must not make it forget that someone waits.
+    if (!st.rerun || Rank(reason) > Rank(st.reason)) st.reason = reason;
     st.rerun = true;
-    st.reason = reason;
     return true;
   }
   TimeMs target =
@@ -76,10 +95,10 @@ bool Scheduler::Request(const std::string& user, SyncReason reason, TimeMs now) 
   if (target < st.due) {
     st.reason = reason;
     SetDue(user, &st, target);
-  } else if (reason == SyncReason::kTrigger || reason == SyncReason::kOperator ||
-             reason == SyncReason::kServer) {
-    // Due sooner anyway (e.g. a retry): that run serves this request, and
-    // must know someone waits (an urgent session reconnects at once).
+  } else if (Rank(reason) > Rank(st.reason)) {
+    // Due sooner anyway (e.g. a retry): that run serves this request. It
+    // must know when someone waits (an urgent session reconnects at once),
+    // and its log line names the weightiest reason.
     st.reason = reason;
   }
   return true;

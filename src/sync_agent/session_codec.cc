@@ -236,10 +236,14 @@ Status SessionCodec::EncodeAction(const engine::Frame& f, std::string body,
   return Status::OK();
 }
 
-wire::Frame SessionCodec::EndSession(bool ok, const std::string& detail) {
+wire::Frame SessionCodec::EndSession(bool ok, const std::string& detail, bool no_change) {
   end_sent_ = true;
   pb::EndSession m;
   m.set_outcome(ok ? pb::SESSION_OUTCOME_OK : pb::SESSION_OUTCOME_ABORTED);
+  if (!ok && no_change) {
+    m.set_no_change(true);
+    no_change_sent_ = true;
+  }
   if (!detail.empty()) m.set_detail(detail.substr(0, wire::kMaxDetailBytes));
   return wire::MakeFrame(session_id_, std::move(m));
 }
@@ -279,6 +283,7 @@ Status SessionCodec::Decode(wire::Frame&& frame, Decoded* out) {
       f.generation = m.server_generation();
       f.window_size = m.window_size();
       f.window_count = m.message_count();
+      if (m.has_pending_actions()) out->server_pending = m.pending_actions();
       out->server_kind_update = m.kind() == pb::SYNC_KIND_UPDATE;
       out->frames.push_back(std::move(f));
       return Status::OK();
@@ -374,7 +379,10 @@ Status SessionCodec::Decode(wire::Frame&& frame, Decoded* out) {
     case wire::FrameType::kEndSession: {
       const auto& m = *frame.As<pb::EndSession>();
       if (m.outcome() != pb::SESSION_OUTCOME_OK) {
-        return Status::Aborted("the server aborted the session", m.detail().substr(0, 200));
+        // The answer to our own no-change end is an ABORTED reply.
+        if (!no_change_sent_) {
+          return Status::Aborted("the server aborted the session", m.detail().substr(0, 200));
+        }
       }
       out->ended = true;
       out->end_generation = m.new_generation();

@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -42,9 +43,11 @@ bool ParseDecimalRemoteId(const std::string& text, engine::RemoteId* out);
 class SessionCodec {
  public:
   struct Decoded {
-    std::vector<engine::Frame> frames;          // for the engine, in order
-    std::vector<wire::Frame> replies;           // to send at once (next list page)
-    bool server_kind_update = false;            // BEGIN_SESSION_REPLY said UPDATE
+    std::vector<engine::Frame> frames;  // for the engine, in order
+    std::vector<wire::Frame> replies;   // to send at once (next list page)
+    bool server_kind_update = false;    // BEGIN_SESSION_REPLY said UPDATE
+    // BEGIN_SESSION_REPLY: the server's pending actions (empty: not told).
+    std::optional<uint32_t> server_pending;
     bool ended = false;                         // the server's END_SESSION arrived
     engine::SyncGeneration end_generation = 0;  // ... with this generation
     bool temporary_failure = false;             // a temporary NACK: abort
@@ -63,8 +66,9 @@ class SessionCodec {
   [[nodiscard]] Status Encode(const engine::Frame& f, std::string body,
                               std::vector<wire::Frame>* out);
   // END_SESSION from the agent: OK after an update sync's last op, or an
-  // abort. The reply arrives as Decoded::ended.
-  wire::Frame EndSession(bool ok, const std::string& detail = {});
+  // abort (`no_change`: the abort of a session neither side had anything
+  // to do in). The reply arrives as Decoded::ended.
+  wire::Frame EndSession(bool ok, const std::string& detail = {}, bool no_change = false);
 
   // Translates a frame of this session from the server. A Status that is
   // not OK means the session cannot go on (protocol error, bad id, ERROR).
@@ -89,6 +93,7 @@ class SessionCodec {
   bool list_requested_ = false;
   bool swapped_ = false;
   bool commit_sent_ = false;
+  bool no_change_sent_ = false;  // our END_SESSION was a no-change end
   bool end_sent_ = false;
 
   uint64_t next_seq_ = 1;                    // agent -> server

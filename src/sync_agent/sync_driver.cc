@@ -64,21 +64,57 @@ SyncDriver::~SyncDriver() {
 
 void SyncDriver::Start() {
   mailbox_ = std::make_unique<LocalMailbox>(client_, user_, options_.mailbox, submitter_);
+  if (protocol_->handshake_done()) mailbox_->set_server_name(protocol_->server_name());
+  if (!options_.quick_check) {
+    LoadSnapshot();
+    return;
+  }
+  std::weak_ptr<bool> alive = alive_;
+  mailbox_->LoadQuick([this, alive](const Status& s, QuickCheck q) {
+    if (alive.expired()) return;
+    if (!s.ok()) return EndEarly(s);
+    if (!q.unchanged) {
+      LogDebug(user_, "quick check: " + q.why + ": full session");
+      LoadSnapshot();
+      return;
+    }
+    quick_ = q;
+    probing_ = true;
+    generation_ = q.generation;
+    result_.pending_actions = 0;
+    WaitForServer();
+  });
+}
+
+void SyncDriver::LoadSnapshot() {
+  busy_ = true;  // no event is fed while it loads
   std::weak_ptr<bool> alive = alive_;
   mailbox_->LoadSnapshot(
       [this, alive](const Status& s, engine::AgentSnapshot snapshot, SnapshotInfo info) {
         if (alive.expired()) return;
+        busy_ = false;
         OnSnapshot(s, std::move(snapshot), std::move(info));
       });
 }
 
-void SyncDriver::OnSnapshot(const Status& s, engine::AgentSnapshot snapshot, SnapshotInfo info) {
-  if (!s.ok()) {
-    result_.status = s;
-    finished_ = true;
-    event_active(done_event_.get(), EV_TIMEOUT, 0);
+// A failure before any session was opened.
+void SyncDriver::EndEarly(const Status& s) {
+  if (session_id_ != 0) {
+    Fail(s);
+    Pump();
     return;
   }
+  result_.status = s;
+  finished_ = true;
+  event_active(done_event_.get(), EV_TIMEOUT, 0);
+}
+
+void SyncDriver::OnSnapshot(const Status& s, engine::AgentSnapshot snapshot, SnapshotInfo info) {
+  if (finished_ || failed_) {
+    Pump();  // the probe session failed meanwhile: finish
+    return;
+  }
+  if (!s.ok()) return EndEarly(s);
   result_.pending_actions = static_cast<int64_t>(info.action_entries);
   if (info.corrupt_entries != 0) {
     LogWarning(user_, std::to_string(info.corrupt_entries) +
@@ -86,6 +122,16 @@ void SyncDriver::OnSnapshot(const Status& s, engine::AgentSnapshot snapshot, Sna
   }
   snapshot_ = std::move(snapshot);
   generation_ = snapshot_.generation;
+  if (session_id_ != 0) {
+    // The probe's session is open and answered: go on in it.
+    StartEngine();
+    Pump();
+    return;
+  }
+  WaitForServer();
+}
+
+void SyncDriver::WaitForServer() {
   if (protocol_->handshake_done()) {
     BeginSession();
     return;
@@ -145,6 +191,21 @@ void SyncDriver::BeginSession() {
   }
   codec_ = std::make_unique<SessionCodec>(session_id_, user_);
   mailbox_->set_server_name(protocol_->server_name());
+  if (probing_) {
+    // Only BEGIN_SESSION: its reply says whether the server has work.
+    engine::Frame hello;
+    hello.kind = engine::FrameKind::kHello;
+    hello.generation = quick_.generation;
+    SendEngineFrame(hello, {});
+    probe_deadline_ms_ = NowMs() + kProbeReplyMs;
+    ArmTimer();
+    return;
+  }
+  StartEngine();
+  Pump();
+}
+
+void SyncDriver::StartEngine() {
   engine::SessionOptions eo = options_.engine;
   // The wire protocol ends an initial sync at its commit.
   eo.swap_after_commit = false;
@@ -154,8 +215,67 @@ void SyncDriver::BeginSession() {
   if (w != 0) eo.flight.max_in_flight = w;
   result_.pending_actions = static_cast<int64_t>(snapshot_.actions.size());
   engine_ = std::make_unique<engine::SyncSession>(std::move(snapshot_), eo);
-  Enqueue(engine_->Start(NowMs()));
-  Pump();
+  std::vector<engine::Op> ops = engine_->Start(NowMs());
+  if (!hello_reply_) {
+    Enqueue(std::move(ops));
+    return;
+  }
+  // BEGIN_SESSION went out with the probe and its reply is here: drop the
+  // engine's and feed it the reply.
+  for (engine::Op& op : ops) {
+    if (op.kind == engine::OpKind::kSend && op.frame.kind == engine::FrameKind::kHello) continue;
+    ops_.push_back(std::move(op));
+  }
+  engine::Frame reply = std::move(*hello_reply_);
+  hello_reply_.reset();
+  OnHelloReply(reply, hello_update_);
+}
+
+// The server's BEGIN_SESSION_REPLY when the quick check found nothing to do
+// locally: with nothing pending on the server either (and the same
+// generation and N), the session ends here, changing nothing on either side
+// (the generation stays: the state it names is still both sides' state).
+// Otherwise the full snapshot is loaded and the session goes on.
+void SyncDriver::OnProbeReply(const engine::Frame& reply, const SessionCodec::Decoded& d) {
+  probing_ = false;
+  std::string why;
+  if (!d.server_kind_update || reply.generation != quick_.generation) {
+    why = "the server expects an initial sync";
+  } else if (!d.server_pending) {
+    why = "the server does not say what it holds";
+  } else if (*d.server_pending != 0) {
+    why = std::to_string(*d.server_pending) + " server actions";
+  } else if (reply.window_size != quick_.window_size) {
+    why = "the window changed";
+  }
+  if (why.empty()) {
+    result_.no_change = true;
+    engine_done_ = true;
+    end_sent_ = true;
+    SendWire(codec_->EndSession(false, "nothing to do", true));
+    return;
+  }
+  LogDebug(user_, "quick check: " + why + ": full session");
+  hello_reply_ = reply;
+  hello_update_ = d.server_kind_update;
+  LoadSnapshot();
+}
+
+void SyncDriver::OnHelloReply(const engine::Frame& f, bool server_kind_update) {
+  mailbox_->set_remote_window(f.window_size);
+  std::vector<engine::Op> ops = engine_->OnFrame(f, NowMs());
+  if (server_kind_update && engine_->kind() == engine::SyncKind::kInitial) {
+    // The server would run an update sync, but our state cannot (e.g.
+    // the id map is gone): keep the engine's durable first steps, drop
+    // its requests, abort, and start an initial sync at once.
+    LogInfo(user_, "local sync state lost: starting over with an initial sync");
+    for (engine::Op& op : ops) {
+      if (op.kind != engine::OpKind::kSend) ops_.push_back(std::move(op));
+    }
+    abort_after_ops_ = true;
+    return;
+  }
+  Enqueue(std::move(ops));
 }
 
 void SyncDriver::Enqueue(std::vector<engine::Op> ops) {
@@ -393,8 +513,10 @@ void SyncDriver::Feed(Event ev) {
     } else if (!a->status.ok()) {
       Fail(a->status);
     }
-  } else {
-    if (engine_ && !engine_->done()) Enqueue(engine_->OnTimer(now));
+  } else if (engine_) {
+    if (!engine_->done()) Enqueue(engine_->OnTimer(now));
+  } else if (probing_ && now >= probe_deadline_ms_) {
+    Fail(Status::Timeout("no BEGIN_SESSION_REPLY from the server"));
   }
 }
 
@@ -413,22 +535,23 @@ void SyncDriver::FeedWire(wire::Frame&& frame) {
   if (!d.detail.empty()) LogInfo(user_, "server refused an action: " + d.detail);
   const int64_t now = NowMs();
   for (const engine::Frame& f : d.frames) {
-    if (!engine_->done()) {
-      std::vector<engine::Op> ops = engine_->OnFrame(f, now);
-      if (f.kind == engine::FrameKind::kHelloReply && d.server_kind_update &&
-          engine_->kind() == engine::SyncKind::kInitial) {
-        // The server would run an update sync, but our state cannot (e.g.
-        // the id map is gone): keep the engine's durable first steps, drop
-        // its requests, abort, and start an initial sync at once.
-        LogInfo(user_, "local sync state lost: starting over with an initial sync");
-        for (engine::Op& op : ops) {
-          if (op.kind != engine::OpKind::kSend) ops_.push_back(std::move(op));
-        }
-        abort_after_ops_ = true;
+    if (!engine_) {
+      if (probing_ && f.kind == engine::FrameKind::kHelloReply) {
+        OnProbeReply(f, d);
+      } else if (!result_.no_change) {
+        Fail(Status::Corruption(std::string("unexpected ") + engine::FrameKindName(f.kind) +
+                                " before the session started"));
         return;
       }
-      Enqueue(std::move(ops));
+      continue;
     }
+    if (engine_->done()) continue;
+    if (f.kind == engine::FrameKind::kHelloReply) {
+      OnHelloReply(f, d.server_kind_update);
+      if (abort_after_ops_) return;
+      continue;
+    }
+    Enqueue(engine_->OnFrame(f, now));
   }
   if (d.ended) {
     server_ended_ = true;
@@ -436,7 +559,7 @@ void SyncDriver::FeedWire(wire::Frame&& frame) {
     protocol_->CloseSession(codec_->session_id());
     // An update sync's reply: keep the server's generation if it moved (an
     // initial sync's commit is the engine's business: kCommitAck).
-    if (engine_->kind() == engine::SyncKind::kUpdate && d.end_generation != 0 &&
+    if (engine_ && engine_->kind() == engine::SyncKind::kUpdate && d.end_generation != 0 &&
         d.end_generation != generation_) {
       engine::Op op;
       op.kind = engine::OpKind::kSetGeneration;
@@ -493,8 +616,12 @@ void SyncDriver::DoneCb(evutil_socket_t, short, void* arg) {
 
 void SyncDriver::ArmTimer() {
   evtimer_del(timer_.get());
-  if (!engine_ || engine_->done()) return;
-  std::optional<int64_t> d = engine_->next_deadline();
+  std::optional<int64_t> d;
+  if (probing_ && session_id_ != 0) {
+    d = probe_deadline_ms_;
+  } else if (engine_ && !engine_->done()) {
+    d = engine_->next_deadline();
+  }
   if (!d) return;
   timeval tv = MsToTimeval(*d - NowMs());
   evtimer_add(timer_.get(), &tv);

@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -44,12 +45,15 @@ struct SessionResult {
   // Action-list entries left: read at the start, minus those the session
   // deleted (entries recorded meanwhile are not counted); -1: not read.
   int64_t pending_actions = -1;
-  bool initial = false;          // an initial sync ran
-  uint64_t sent = 0;             // actions sent to the server
-  uint64_t received = 0;         // actions received from the server
+  bool initial = false;   // an initial sync ran
+  uint64_t sent = 0;      // actions sent to the server
+  uint64_t received = 0;  // actions received from the server
   // The session ended early on purpose and should run again at once (the
   // server expected an update sync where the agent must do an initial one).
   bool rerun = false;
+  // The quick check found nothing to do on either side: the session ended
+  // right after BEGIN_SESSION_REPLY, nothing changed.
+  bool no_change = false;
 };
 
 struct SyncDriverOptions {
@@ -61,6 +65,10 @@ struct SyncDriverOptions {
   // message, an operator). Otherwise a session fails at once while the
   // connection waits out its backoff, which protects a server that is down.
   bool reconnect_now = false;
+  // Try the quick check first (LocalMailbox::LoadQuick): a session with
+  // nothing to do on either side then reads neither the id map nor the
+  // mailbox's message list.
+  bool quick_check = true;
 };
 
 class SyncDriver : public SessionListener {
@@ -92,8 +100,14 @@ class SyncDriver : public SessionListener {
   struct TimerFired {};
   using Event = std::variant<wire::Frame, LocalApplied, TimerFired>;
 
+  void LoadSnapshot();
   void OnSnapshot(const Status& s, engine::AgentSnapshot snapshot, SnapshotInfo info);
+  void EndEarly(const Status& s);
+  void WaitForServer();
   void BeginSession();
+  void StartEngine();
+  void OnProbeReply(const engine::Frame& reply, const SessionCodec::Decoded& d);
+  void OnHelloReply(const engine::Frame& f, bool server_kind_update);
   void Pump();
   void Execute(engine::Op op);
   void Feed(Event ev);
@@ -126,6 +140,15 @@ class SyncDriver : public SessionListener {
   engine::AgentSnapshot snapshot_;
   uint32_t session_id_ = 0;
   engine::SyncGeneration generation_ = 0;  // persisted agent generation
+
+  // The quick check (Start): while probing_, the session is BEGIN_SESSION
+  // only; a reply that shows work is kept in hello_reply_ for the engine.
+  QuickCheck quick_;
+  bool probing_ = false;
+  std::optional<engine::Frame> hello_reply_;
+  bool hello_update_ = false;
+  static constexpr int64_t kProbeReplyMs = 30000;
+  int64_t probe_deadline_ms_ = 0;
 
   std::deque<engine::Op> ops_;
   std::vector<engine::Op> durable_;  // durable ops not written yet, in order

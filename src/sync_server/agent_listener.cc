@@ -77,7 +77,9 @@ std::string TlsFailure(bufferevent* bev) {
   return out;
 }
 
-std::string IdText(uint64_t id) { return std::to_string(id); }
+std::string IdText(uint64_t id) {
+  return std::to_string(id);
+}
 
 bool ParseRemoteId(const std::string& text, uint64_t* id) {
   if (text.empty() || text.size() > 19 || text[0] == '0') return false;
@@ -182,9 +184,7 @@ class AgentConnection {
   }
 
   // Tells the agent the server is going away, then closes after the flush.
-  void Shutdown() {
-    SendConnectionError(pb::ERROR_CODE_SHUTTING_DOWN, "server shutting down");
-  }
+  void Shutdown() { SendConnectionError(pb::ERROR_CODE_SHUTTING_DOWN, "server shutting down"); }
 
  private:
   struct Session {
@@ -222,7 +222,8 @@ class AgentConnection {
       // OpenSSL reason: that is a disconnect, not worth alarming anyone.
       // A refused client certificate is worth a reason.
       std::string err = TlsFailure(bev);
-      LogInfo("", "agent " + self->Who() + (err.empty() ? ": disconnected" : ": connection error (" + err + ")"));
+      LogInfo("", "agent " + self->Who() +
+                      (err.empty() ? ": disconnected" : ": connection error (" + err + ")"));
     } else if (what & BEV_EVENT_EOF) {
       LogInfo("", "agent " + self->Who() + ": disconnected");
     }
@@ -246,7 +247,9 @@ class AgentConnection {
     if (dead_) listener_->Remove(this);  // deletes this: nothing may follow
   }
 
-  std::string Who() const { return (name_.empty() ? std::string("(unauthenticated)") : name_) + "@" + peer_; }
+  std::string Who() const {
+    return (name_.empty() ? std::string("(unauthenticated)") : name_) + "@" + peer_;
+  }
 
   // --- Frames in ------------------------------------------------------------
   // Group commit: the frames of one read are applied in one store batch and
@@ -283,7 +286,8 @@ class AgentConnection {
   void ReadFramesHeld(evbuffer* in) {
     while (!closing_ && evbuffer_get_length(in) > 0) {
       size_t n = evbuffer_get_contiguous_space(in);
-      const char* data = reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ssize_t>(n)));
+      const char* data =
+          reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ssize_t>(n)));
       std::string_view input(data, n);
       while (!closing_ && !input.empty()) {
         Frame frame;
@@ -323,7 +327,8 @@ class AgentConnection {
   void OnHello(const pb::Hello& m) {
     if (m.min_version() > wire::kProtocolVersion || m.max_version() < wire::kProtocolVersion) {
       LogWarning("", "agent " + peer_ + ": no common protocol version");
-      return SendConnectionError(pb::ERROR_CODE_VERSION_UNSUPPORTED, "this server speaks version 1");
+      return SendConnectionError(pb::ERROR_CODE_VERSION_UNSUPPORTED,
+                                 "this server speaks version 1");
     }
     std::vector<std::string> names = PeerIdentities();
     std::string cn = names.empty() ? "" : names[0];
@@ -338,7 +343,8 @@ class AgentConnection {
       // Close after a random 1-3 s, not at once: slows down guessing.
       dead_ = false;
       bufferevent_setcb(bev_, nullptr, nullptr, &AgentConnection::OnEvent, this);
-      close_timer_.reset(evtimer_new(bufferevent_get_base(bev_), &AgentConnection::OnCloseTimer, this));
+      close_timer_.reset(
+          evtimer_new(bufferevent_get_base(bev_), &AgentConnection::OnCloseTimer, this));
       unsigned char r = 0;
       (void)RAND_bytes(&r, 1);  // a fixed delay is still a delay
       timeval tv{1 + r % 2, (r % 100) * 10000};
@@ -375,8 +381,7 @@ class AgentConnection {
         p.set_nonce(frame.As<pb::Ping>()->nonce());
         return Send(MakeFrame(0, std::move(p)));
       }
-      case wire::FrameType::kPong:
-        return;
+      case wire::FrameType::kPong: return;
       case wire::FrameType::kError:
         LogInfo("", "agent " + Who() + ": closed with error " +
                         pb::ErrorCode_Name(frame.As<pb::Error>()->code()) + ": " +
@@ -418,10 +423,8 @@ class AgentConnection {
     }
     if (verdict == SessionState::Verdict::kIgnore) return;
     switch (frame.type()) {
-      case wire::FrameType::kListRequest:
-        return OnListRequest(id, s, *frame.As<pb::ListRequest>());
-      case wire::FrameType::kFetch:
-        return OnFetch(id, s, *frame.As<pb::Fetch>());
+      case wire::FrameType::kListRequest: return OnListRequest(id, s, *frame.As<pb::ListRequest>());
+      case wire::FrameType::kFetch: return OnFetch(id, s, *frame.As<pb::Fetch>());
       case wire::FrameType::kAction:
         return OnAction(id, s, *frame.As<pb::Action>(), std::move(frame.body),
                         verdict == SessionState::Verdict::kDuplicate);
@@ -435,14 +438,12 @@ class AgentConnection {
         s.swapped = true;
         LogDebug(s.user, "swap: replaying the server's action list");
         return Pump(id, s);
-      case wire::FrameType::kEndSession:
-        return OnEndSession(id, s, *frame.As<pb::EndSession>());
+      case wire::FrameType::kEndSession: return OnEndSession(id, s, *frame.As<pb::EndSession>());
       case wire::FrameType::kError:
         LogInfo(s.user, "agent " + Who() + ": session ended with error " +
                             pb::ErrorCode_Name(frame.As<pb::Error>()->code()));
         return CloseSession(id);
-      default:
-        return FailSession(id, pb::ERROR_CODE_PROTOCOL, "unexpected frame");
+      default: return FailSession(id, pb::ERROR_CODE_PROTOCOL, "unexpected frame");
     }
   }
 
@@ -466,7 +467,8 @@ class AgentConnection {
     }
     if (!listener_->LockUser(user, this)) {
       LogInfo(user, "agent " + Who() + ": refused session: another session is running");
-      return SendSessionError(id, pb::ERROR_CODE_SESSION_BUSY, "a session for this user is running");
+      return SendSessionError(id, pb::ERROR_CODE_SESSION_BUSY,
+                              "a session for this user is running");
     }
     MessageStore* store = listener_->store();
     UserInfo info;
@@ -492,6 +494,8 @@ class AgentConnection {
     r.set_kind(s.kind);
     r.set_window_size(info.window_size);
     r.set_message_count(info.window_count);
+    r.set_pending_actions(
+        static_cast<uint32_t>(std::min<uint64_t>(info.pending_actions, UINT32_MAX)));
     SendInSession(id, MakeFrame(id, std::move(r)));
     LogInfo(user, std::string("agent ") + Who() + ": " +
                       (s.kind == pb::SYNC_KIND_UPDATE ? "update" : "initial") + " sync begins (" +
@@ -526,8 +530,9 @@ class AgentConnection {
     r.set_remote_id(m.remote_id());
     uint64_t rid = 0;
     MessageRecord rec;
-    Status st = ParseRemoteId(m.remote_id(), &rid) ? listener_->store()->GetMessage(s.user, rid, &rec)
-                                                   : Status::NotFound("bad remote id");
+    Status st = ParseRemoteId(m.remote_id(), &rid)
+                    ? listener_->store()->GetMessage(s.user, rid, &rec)
+                    : Status::NotFound("bad remote id");
     std::string body;
     if (st.ok() && !rec.body.empty()) {
       r.set_result(pb::FETCH_RESULT_OK);
@@ -567,7 +572,8 @@ class AgentConnection {
         s.agent_acks[m.seq()] = 0;
         return SendAck(id, s, m.seq(), m.kind(), 0);
       }
-      return SendNack(id, s, m.seq(), pb::NACK_REASON_UNKNOWN_REMOTE_ID, "not an id of this server");
+      return SendNack(id, s, m.seq(), pb::NACK_REASON_UNKNOWN_REMOTE_ID,
+                      "not an id of this server");
     }
     a.insert_key = m.insert_key();
     a.date = m.date();
@@ -578,7 +584,8 @@ class AgentConnection {
     ApplyResult r;
     Status st = listener_->store()->ApplyAgentAction(s.user, a, &r);
     if (!st.ok()) {
-      LogError(s.user, "applying agent action " + std::to_string(m.seq()) + " failed: " + st.ToString());
+      LogError(s.user,
+               "applying agent action " + std::to_string(m.seq()) + " failed: " + st.ToString());
       s.temporary_failure = true;
       return SendNack(id, s, m.seq(), pb::NACK_REASON_TEMPORARY_FAILURE, "store unavailable");
     }
@@ -676,7 +683,8 @@ class AgentConnection {
       if (!st.ok()) return StoreFailed(id, s, st);
       pb::SyncComplete c;
       c.set_last_seq(s.next_wire_seq - 1);
-      c.set_free_slots(info.window_size > info.window_count ? info.window_size - info.window_count : 0);
+      c.set_free_slots(info.window_size > info.window_count ? info.window_size - info.window_count
+                                                            : 0);
       s.complete_sent = true;
       SendInSession(id, MakeFrame(id, std::move(c)));
       LogDebug(s.user, "sync complete: " + std::to_string(s.next_wire_seq - 1) + " server actions");
@@ -697,8 +705,8 @@ class AgentConnection {
   void OnNack(uint32_t id, Session& s, const pb::Nack& m) {
     auto it = s.in_flight.find(m.seq());
     if (it == s.in_flight.end()) return;
-    const bool temporary = m.reason() == pb::NACK_REASON_STORE_FULL ||
-                           m.reason() == pb::NACK_REASON_TEMPORARY_FAILURE;
+    const bool temporary =
+        m.reason() == pb::NACK_REASON_STORE_FULL || m.reason() == pb::NACK_REASON_TEMPORARY_FAILURE;
     LogWarning(s.user, "agent refused server action " + std::to_string(it->second) + " (" +
                            pb::NackReason_Name(m.reason()) + ")" +
                            (temporary ? ", kept for the next sync" : ", dropped"));
@@ -736,8 +744,11 @@ class AgentConnection {
     const bool ok = reply.outcome() == pb::SESSION_OUTCOME_OK;
     const std::string user = s.user;
     SendInSession(id, MakeFrame(id, std::move(reply)));
-    LogInfo(user, std::string("agent ") + Who() + ": sync " + (ok ? "completed" : "aborted by the agent") +
-                      (collected.empty() ? "" : ", " + std::to_string(collected.size()) + " collected"));
+    const char* what = ok ? "completed" : "aborted by the agent";
+    if (!ok && m.no_change()) what = "completed: nothing to do on either side";
+    LogInfo(user,
+            std::string("agent ") + Who() + ": sync " + what +
+                (collected.empty() ? "" : ", " + std::to_string(collected.size()) + " collected"));
     CloseSession(id);
   }
 
@@ -765,8 +776,8 @@ class AgentConnection {
       SessionState::Verdict v;
       Status st = it->second.state.Observe(Direction::kServerToAgent, frame, &v);
       if (!st.ok()) {
-        LogError(it->second.user, "server protocol bug: " + st.message() + " in " +
-                                      wire::DescribeFrame(frame));
+        LogError(it->second.user,
+                 "server protocol bug: " + st.message() + " in " + wire::DescribeFrame(frame));
       }
     }
     Send(frame);
@@ -815,9 +826,7 @@ class AgentConnection {
 
  public:
   // For Stop(): close from outside a callback.
-  void ShutdownAndMaybeClose() {
-    Shutdown();
-  }
+  void ShutdownAndMaybeClose() { Shutdown(); }
 
  private:
   // The verified client certificate's identities: its DNS subject
@@ -830,7 +839,8 @@ class AgentConnection {
     X509* cert = SSL_get1_peer_certificate(ssl);
     if (cert == nullptr) return out;
     if (SSL_get_verify_result(ssl) == X509_V_OK) {
-      auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+      auto* sans = static_cast<GENERAL_NAMES*>(
+          X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
       for (int i = 0; sans != nullptr && i < sk_GENERAL_NAME_num(sans); ++i) {
         const GENERAL_NAME* g = sk_GENERAL_NAME_value(sans, i);
         if (g->type != GEN_DNS) continue;
@@ -841,7 +851,8 @@ class AgentConnection {
       GENERAL_NAMES_free(sans);
       if (out.empty()) {
         char buf[256];
-        int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof buf);
+        int n =
+            X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof buf);
         if (n > 0) out.emplace_back(buf, static_cast<size_t>(n));
       }
     }
@@ -872,7 +883,11 @@ class AgentConnection {
 
 AgentListener::AgentListener(event_base* base, MessageStore* store, const AgentDirectory* agents,
                              const DeviceDirectory* devices, AgentListenerOptions options)
-    : base_(base), store_(store), agents_(agents), devices_(devices), options_(std::move(options)) {}
+    : base_(base),
+      store_(store),
+      agents_(agents),
+      devices_(devices),
+      options_(std::move(options)) {}
 
 AgentListener::~AgentListener() {
   listener_.reset();
@@ -885,11 +900,13 @@ Status AgentListener::Start() {
   SSL_CTX_set_min_proto_version(ctx_.get(), TLS1_2_VERSION);
   SSL_CTX_set_options(ctx_.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_use_certificate_chain_file(ctx_.get(), options_.cert_file.c_str()) != 1) {
-    return Status::InvalidArgument("cannot load tls_cert_file " + options_.cert_file, OpenSslErrors());
+    return Status::InvalidArgument("cannot load tls_cert_file " + options_.cert_file,
+                                   OpenSslErrors());
   }
   if (SSL_CTX_use_PrivateKey_file(ctx_.get(), options_.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
       SSL_CTX_check_private_key(ctx_.get()) != 1) {
-    return Status::InvalidArgument("cannot load tls_key_file " + options_.key_file, OpenSslErrors());
+    return Status::InvalidArgument("cannot load tls_key_file " + options_.key_file,
+                                   OpenSslErrors());
   }
   if (!options_.client_ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(ctx_.get(), options_.client_ca_file.c_str(), nullptr) != 1) {
@@ -909,17 +926,18 @@ Status AgentListener::Start() {
   if (evutil_parse_sockaddr_port(spec.c_str(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
     return Status::InvalidArgument("listen address must be numeric", options_.host);
   }
-  listener_.reset(evconnlistener_new_bind(
-      base_, &AgentListener::OnAccept, this,
-      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 128,
-      reinterpret_cast<sockaddr*>(&ss), len));
+  listener_.reset(
+      evconnlistener_new_bind(base_, &AgentListener::OnAccept, this,
+                              LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+                              128, reinterpret_cast<sockaddr*>(&ss), len));
   if (!listener_) {
     return Status::FromErrno("cannot listen on " + spec, EVUTIL_SOCKET_ERROR());
   }
   evconnlistener_set_error_cb(listener_.get(), &AgentListener::OnAcceptError);
   sockaddr_storage bound{};
   socklen_t blen = sizeof bound;
-  if (getsockname(evconnlistener_get_fd(listener_.get()), reinterpret_cast<sockaddr*>(&bound), &blen) == 0) {
+  if (getsockname(evconnlistener_get_fd(listener_.get()), reinterpret_cast<sockaddr*>(&bound),
+                  &blen) == 0) {
     port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                               : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   }
@@ -957,9 +975,9 @@ void AgentListener::OnAccept(evconnlistener* /*l*/, evutil_socket_t fd, sockaddr
   }
   // With CLOSE_ON_FREE the bufferevent owns fd and ssl from here on, even
   // when creating it fails.
-  bufferevent* bev = bufferevent_openssl_socket_new(
-      self->base_, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-      BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+  bufferevent* bev =
+      bufferevent_openssl_socket_new(self->base_, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
   if (bev == nullptr) {
     LogError("", "TLS: cannot create a connection for " + std::string(host));
     return;
@@ -967,7 +985,8 @@ void AgentListener::OnAccept(evconnlistener* /*l*/, evutil_socket_t fd, sockaddr
   // libevent reads 16 KiB per callback by default: less than one message,
   // so one group commit (ReadFrames) per action. Read what has arrived.
   bufferevent_set_max_single_read(bev, kMaxSingleRead);
-  auto conn = std::make_unique<AgentConnection>(self, bev, std::string(host) + ":" + std::to_string(port));
+  auto conn =
+      std::make_unique<AgentConnection>(self, bev, std::string(host) + ":" + std::to_string(port));
   AgentConnection* raw = conn.get();
   self->connections_.emplace(raw, std::move(conn));
   raw->Start();
@@ -975,10 +994,13 @@ void AgentListener::OnAccept(evconnlistener* /*l*/, evutil_socket_t fd, sockaddr
 
 void AgentListener::OnAcceptError(evconnlistener* /*l*/, void* /*arg*/) {
   // EMFILE and the like: libevent keeps listening; say so once per event.
-  LogWarning("", std::string("accept failed: ") + evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+  LogWarning("",
+             std::string("accept failed: ") + evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 }
 
-void AgentListener::Remove(AgentConnection* conn) { connections_.erase(conn); }
+void AgentListener::Remove(AgentConnection* conn) {
+  connections_.erase(conn);
+}
 
 bool AgentListener::LockUser(const std::string& user, AgentConnection* conn) {
   auto [it, inserted] = user_locks_.emplace(user, conn);

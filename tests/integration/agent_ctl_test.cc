@@ -152,6 +152,10 @@ TEST_F(AgentCtlTest, EnableStatusSyncTextAndJson) {
   // No remote server runs in this test: the session reads the user's
   // mailbox (3 pending actions), then fails for want of a server, and says
   // so (tests/integration/e2e_sync_test covers sessions that succeed).
+  // The enable's own session must be over first: it would read (and, being
+  // unreadable, delete) the entries itself.
+  r = Ctl({"sync", "alice", "--wait"});
+  EXPECT_NE(r.exit_code, 0) << r.output;
   AddActions("alice", 3);
   r = Ctl({"sync", "alice", "--wait"});
   EXPECT_NE(r.exit_code, 0) << r.output << Log();

@@ -13,8 +13,12 @@
 //                 MS_E2E_SYNC=1 ./tests/integration/e2e_sync_test --gtest_filter='E2e*'
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 
 #include "harness/system_fixture.h"
@@ -124,6 +128,9 @@ TEST_F(E2eFixture, StartsAndHandshakes) {
 // configured (as the mail user): a delivery starts a session.
 TEST_F(E2eFixture, DeliveryPokesTheAgent) {
   StartSystem();
+  // Idle first: a poke that arrives while the enable's session is queued is
+  // served (and named) by that session.
+  ASSERT_TRUE(sys_.SyncWait("alice").ok());
   const size_t before = Count(sys_.AgentLog(), "user=alice: session started (local change)");
   ASSERT_TRUE(sys_.Deliver("alice", "poke me").ok());
   EXPECT_TRUE(WaitFor(
@@ -383,7 +390,7 @@ TEST_F(E2eSync, ConflictIsDecidedByPrecedence) {
   ImapMessage m;
   ASSERT_TRUE(sys_.ImapFind("alice", "INBOX", "contested", &m));
   ASSERT_EQ(sys_.StopAgent(), 0);
-  ASSERT_TRUE(sys_.ImapSetSeen("alice", "INBOX", m.uid, true).ok());  // read here...
+  ASSERT_TRUE(sys_.ImapSetSeen("alice", "INBOX", m.uid, true).ok());        // read here...
   DeviceResult d = sys_.Device("alice", {"trash", std::to_string(dm.id)});  // ...trash there
   ASSERT_EQ(d.exit_code, 0) << d.output;
   ASSERT_TRUE(sys_.StartAgent().ok());
@@ -403,10 +410,10 @@ TEST_F(E2eSync, UidvalidityChangeForcesAnInitialSyncWithoutDuplicates) {
     return DeviceCount("alice", "uv one") == 1 && DeviceCount("alice", "uv three") == 1;
   })) << "not on the device";
   CommandResult r;
-  ASSERT_TRUE(sys_.dovecot()
-                  .Doveadm({"mailbox", "update", "-u", "alice", "--uid-validity", "12345", "INBOX"},
-                           &r)
-                  .ok())
+  ASSERT_TRUE(
+      sys_.dovecot()
+          .Doveadm({"mailbox", "update", "-u", "alice", "--uid-validity", "12345", "INBOX"}, &r)
+          .ok())
       << r.output;
   const size_t before = Count(sys_.AgentLog(), "initial sync");
   ASSERT_TRUE(SyncUntil("alice", [&] { return Count(sys_.AgentLog(), "initial sync") > before; }))
@@ -488,6 +495,57 @@ TEST_F(E2eSync, DeviceHoldsExactlyTheNNewest) {
   EXPECT_EQ(DeviceCount("alice", "w" + std::to_string(kTotal - kN + 1)), 0u);
   ASSERT_TRUE(sys_.ImapList("alice", "INBOX", &inbox).ok());
   EXPECT_EQ(inbox.size(), static_cast<size_t>(kTotal + 1));
+}
+
+// A session with nothing to do on either side ends after BEGIN_SESSION
+// (the quick check: no id map read, no mailbox listed). It is quick only
+// while nothing changed: a message put in the maildir behind Dovecot's
+// back (the plugin never saw it) changes INBOX's STATUS and the next
+// session is a full one that pulls it; a device change is a server action
+// and makes a full session too.
+TEST_F(E2eSync, NoChangeSessionEndsEarlyButNoChangeIsMissed) {
+  ASSERT_TRUE(sys_.Deliver("alice", "quick one").ok());
+  ASSERT_TRUE(SyncUntil("alice", [&] { return DeviceCount("alice", "quick one") == 1; }));
+  ASSERT_TRUE(sys_.SyncWait("alice").ok());
+  size_t offset = sys_.AgentLog().size();
+  size_t server_offset = sys_.ServerLog().size();
+  ASSERT_TRUE(sys_.SyncWait("alice").ok());
+  std::string log = sys_.AgentLog().substr(offset);
+  EXPECT_NE(log.find("user=alice: session finished: ok, nothing to do on either side"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(sys_.ServerLog().substr(server_offset).find("sync completed: nothing to do"),
+            std::string::npos)
+      << sys_.ServerLog().substr(server_offset);
+
+  // Behind the plugin's back: straight into the maildir.
+  const std::string maildir = sys_.dovecot().dir() + "/home/alice/Maildir";
+  struct stat st;
+  ASSERT_EQ(stat(maildir.c_str(), &st), 0) << maildir;
+  const std::string file = maildir + "/new/1763800000.M1P1.unseen-by-plugin";
+  {
+    std::ofstream out(file);
+    out << "From: someone@example.test\r\nTo: alice@example.test\r\n"
+           "Subject: behind the back\r\nMessage-ID: <behind@example.test>\r\n"
+           "Date: Sun, 22 Nov 2026 10:00:00 +0000\r\n\r\nnot seen by the plugin\r\n";
+  }
+  ASSERT_EQ(chown(file.c_str(), st.st_uid, st.st_gid), 0);
+  size_t pending = 1;
+  ASSERT_TRUE(sys_.PendingActions("alice", &pending).ok());
+  EXPECT_EQ(pending, 0u) << "the plugin recorded it: the test proves nothing";
+  offset = sys_.AgentLog().size();
+  ASSERT_TRUE(sys_.SyncWait("alice").ok());
+  EXPECT_EQ(DeviceCount("alice", "behind the back"), 1u)
+      << "a session after a change the plugin did not see was taken for a no-change one\n"
+      << sys_.AgentLog().substr(offset);
+
+  // A device change: the server holds an action, the session is a full one.
+  DeviceMessage m = MustFindOnDevice("alice", "quick one");
+  ASSERT_EQ(sys_.Device("alice", {"read", std::to_string(m.id)}).exit_code, 0);
+  ASSERT_TRUE(sys_.SyncWait("alice").ok());
+  ImapMessage im;
+  ASSERT_TRUE(sys_.ImapFind("alice", "INBOX", "quick one", &im));
+  EXPECT_TRUE(im.seen()) << "a device change waited behind a no-change session";
 }
 
 TEST_F(E2eSync, UsersAreIsolated) {

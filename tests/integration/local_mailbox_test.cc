@@ -69,7 +69,7 @@ class LocalMailboxTest : public ::testing::Test {
     dovecot_ = new DovecotInstance();
     DovecotOptions o;
     for (const char* u : {"load", "resync", "ops", "entries", "submit", "subfail", "smtp",
-                          "timeout", "restore", "batch"}) {
+                          "timeout", "restore", "batch", "moved"}) {
       o.users.push_back({u, "pw", "userdb_mobilesync_enabled=yes"});
     }
     o.plugin_settings = "mobilesync_agent_socket = " + sock_dir_->path() + "/agent.sock\n";
@@ -436,6 +436,43 @@ TEST_F(LocalMailboxTest, EveryMailboxOpAndItsIdempotency) {
   ASSERT_TRUE(at.status.ok()) << at.status.ToString();
   EXPECT_EQ(at.id.mailbox, "Trash");
   EXPECT_EQ(Find(Load().snap, at.id)->meta.state, MessageState::kTrash);
+}
+
+// The server destroys a message the user moved to Trash after the session's
+// snapshot: the destroy names the old INBOX uid, which is gone. The message
+// is found by its GUID and destroyed in Trash; a message that only looks the
+// same (same Message-ID, another GUID) stays.
+TEST_F(LocalMailboxTest, DestroyFindsAMessageMovedSinceTheSnapshotByGuid) {
+  Open("moved");
+  Op app;
+  app.kind = OpKind::kAppendLocal;
+  app.message.id = 1;
+  app.message.meta.state = MessageState::kUnread;
+  Applied a = Apply(app, MakeTestMessage("doomed", "body", "moved@x", "<doomed@x>"));
+  ASSERT_TRUE(a.status.ok()) << a.status.ToString();
+  app.message.meta.state = MessageState::kTrash;
+  Applied twin = Apply(app, MakeTestMessage("doomed", "body", "moved@x", "<doomed@x>"));
+  ASSERT_TRUE(twin.status.ok()) << twin.status.ToString();
+  ASSERT_EQ(twin.id.mailbox, "Trash");
+  Loaded before = Load();
+  ASSERT_NE(Find(before.snap, a.id), nullptr);
+
+  // The user moves it to Trash after the snapshot.
+  UserSession({"SELECT INBOX", "UID MOVE " + std::to_string(a.id.uid) + " Trash"});
+
+  Op d;
+  d.kind = OpKind::kDestroyLocal;
+  d.local = a.id;
+  Applied r = Apply(d);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  Loaded after = Load();
+  EXPECT_EQ(after.snap.messages.size(), 1u) << "only the look-alike may be left";
+  EXPECT_NE(Find(after.snap, twin.id), nullptr) << "a message with another GUID was destroyed";
+
+  // Again: gone everywhere, still a success.
+  Applied again = Apply(d);
+  EXPECT_TRUE(again.status.ok()) << again.status.ToString();
+  EXPECT_NE(Find(Load().snap, twin.id), nullptr);
 }
 
 TEST_F(LocalMailboxTest, ActionEntriesAndGeneration) {

@@ -12,7 +12,9 @@
 
 namespace mobilesync::server {
 
-void SqliteDeleter::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+void SqliteDeleter::operator()(sqlite3* db) const {
+  sqlite3_close_v2(db);
+}
 
 // A prepared statement, finalized when it goes out of scope.
 class SqliteStore::Stmt {
@@ -284,8 +286,8 @@ Status SqliteStore::Open(const std::string& path, std::unique_ptr<SqliteStore>* 
   if (fd < 0) return Status::FromErrno("cannot open database " + path, errno);
   close(fd);
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   SqlitePtr db(raw);
   if (rc != SQLITE_OK) {
     return Status::IOError("cannot open database " + path,
@@ -330,8 +332,7 @@ Status SqliteStore::Exec(const char* sql) {
 
 Status SqliteStore::LoadUser(const std::string& user, UserInfo* out) {
   Status s;
-  Stmt q(db_.get(),
-         "SELECT window_size, generation, next_seq FROM users WHERE user=?");
+  Stmt q(db_.get(), "SELECT window_size, generation, next_seq FROM users WHERE user=?");
   q.Bind(user);
   if (!q.Step(&s)) return s.ok() ? Status::NotFound("unknown user", user) : s;
   out->user = user;
@@ -368,8 +369,11 @@ Status SqliteStore::RecordAction(const std::string& user, ActionKind kind, uint6
     seq = q.UInt(0);
   }
   Stmt ins(db_.get(), "INSERT INTO actions(user, seq, kind, remote_id, state) VALUES(?,?,?,?,?)");
-  ins.Bind(user).BindU(seq).Bind(static_cast<int64_t>(kind)).BindU(remote_id).Bind(
-      static_cast<int64_t>(state));
+  ins.Bind(user)
+      .BindU(seq)
+      .Bind(static_cast<int64_t>(kind))
+      .BindU(remote_id)
+      .Bind(static_cast<int64_t>(state));
   return ins.Run();
 }
 
@@ -429,8 +433,8 @@ Status SqliteStore::ListWindow(const std::string& user, std::vector<MessageRecor
   return s;
 }
 
-Status SqliteStore::LoadMessage(const std::string& user, uint64_t id, bool with_body,
-                                bool* found, MessageRecord* out) {
+Status SqliteStore::LoadMessage(const std::string& user, uint64_t id, bool with_body, bool* found,
+                                MessageRecord* out) {
   Status s;
   Stmt q(db_.get(), (std::string("SELECT ") + kMessageColumns +
                      ", prev_state, body FROM messages WHERE user=? AND id=?")
@@ -464,12 +468,20 @@ Status SqliteStore::GetMessage(const std::string& user, uint64_t id, MessageReco
 Status SqliteStore::SetResidence(const std::string& user, uint64_t id, Residence residence) {
   // A message outside the window keeps only its id and state: the server
   // holds N messages' worth of mail, not more.
-  Stmt q(db_.get(),
-         residence == Residence::kWindow
-             ? "UPDATE messages SET residence=? WHERE user=? AND id=?"
-             : "UPDATE messages SET residence=?, body=NULL WHERE user=? AND id=?");
+  Stmt q(db_.get(), residence == Residence::kWindow
+                        ? "UPDATE messages SET residence=? WHERE user=? AND id=?"
+                        : "UPDATE messages SET residence=?, body=NULL WHERE user=? AND id=?");
   q.Bind(static_cast<int64_t>(residence)).Bind(user).BindU(id);
   Status s = q.Run();
+  if (s.ok() && residence == Residence::kUnmapped) {
+    // Out of the window, the message may come back: a later INSERT of it
+    // (the agent's pull, when it is among the newest again) must put it in
+    // the window, not be answered "already applied" with the old id. A
+    // destroyed message keeps its key: a replayed insert must not revive it.
+    Stmt k(db_.get(), "DELETE FROM agent_keys WHERE user=? AND remote_id=?");
+    k.Bind(user).BindU(id);
+    s = k.Run();
+  }
   if (s.ok() && residence == Residence::kDestroyed) {
     Stmt d(db_.get(), "UPDATE messages SET state=3 WHERE user=? AND id=?");
     d.Bind(user).BindU(id);
@@ -540,8 +552,8 @@ Status SqliteStore::CollectGarbage(const std::string& user, std::vector<uint64_t
   return txn.Commit(std::move(s));
 }
 
-Status SqliteStore::DeviceInsert(const std::string& user, const std::string& message,
-                                 int64_t date, uint64_t* id) {
+Status SqliteStore::DeviceInsert(const std::string& user, const std::string& message, int64_t date,
+                                 uint64_t* id) {
   Txn txn(this);
   Status s = txn.begun();
   if (s.ok()) s = NextId(user, id);
@@ -550,8 +562,14 @@ Status SqliteStore::DeviceInsert(const std::string& user, const std::string& mes
     Stmt q(db_.get(),
            "INSERT INTO messages(user, id, date, size, state, residence, match_key, message_id,"
            " subject, sender, body) VALUES(?,?,?,?,0,0,?,?,?,?,?)");
-    q.Bind(user).BindU(*id).Bind(date).BindU(message.size()).Bind(message_id).Bind(message_id)
-        .Bind(HeaderValue(message, "Subject")).Bind(HeaderValue(message, "From"))
+    q.Bind(user)
+        .BindU(*id)
+        .Bind(date)
+        .BindU(message.size())
+        .Bind(message_id)
+        .Bind(message_id)
+        .Bind(HeaderValue(message, "Subject"))
+        .Bind(HeaderValue(message, "From"))
         .BindBlob(message);
     s = q.Run();
   }
@@ -621,16 +639,19 @@ Status SqliteStore::DeviceRestore(const std::string& user, uint64_t id) {
   return DeviceSetState(user, id, target);
 }
 
-Status SqliteStore::DeviceCompose(const std::string& user, const OutboxItem& item,
-                                  uint64_t* id) {
+Status SqliteStore::DeviceCompose(const std::string& user, const OutboxItem& item, uint64_t* id) {
   Txn txn(this);
   Status s = txn.begun();
   if (s.ok()) s = NextId(user, id);
   if (s.ok()) {
     Stmt q(db_.get(),
            "INSERT INTO outbox(user, id, to_addr, subject, message, via_sync) VALUES(?,?,?,?,?,?)");
-    q.Bind(user).BindU(*id).Bind(item.to).Bind(item.subject).BindBlob(item.message).Bind(
-        item.via_sync ? 1 : 0);
+    q.Bind(user)
+        .BindU(*id)
+        .Bind(item.to)
+        .Bind(item.subject)
+        .BindBlob(item.message)
+        .Bind(item.via_sync ? 1 : 0);
     s = q.Run();
   }
   if (s.ok() && item.via_sync) {
@@ -742,8 +763,10 @@ Status SqliteStore::ApplyStateLocked(const std::string& user, const AgentAction&
     Stmt q(db_.get(),
            "UPDATE messages SET state=?, prev_state=CASE WHEN ?=2 THEN state ELSE prev_state END"
            " WHERE user=? AND id=?");
-    q.Bind(static_cast<int64_t>(target)).Bind(static_cast<int64_t>(target)).Bind(user).BindU(
-        a.remote_id);
+    q.Bind(static_cast<int64_t>(target))
+        .Bind(static_cast<int64_t>(target))
+        .Bind(user)
+        .BindU(a.remote_id);
     s = q.Run();
   }
   r->outcome = ApplyOutcome::kApplied;
@@ -793,9 +816,16 @@ Status SqliteStore::ApplyAgentAction(const std::string& user, const AgentAction&
         Stmt q(db_.get(),
                "INSERT INTO messages(user, id, date, size, state, residence, match_key,"
                " message_id, guid, subject, sender, body) VALUES(?,?,?,?,?,0,?,?,?,?,?,?)");
-        q.Bind(user).BindU(r->assigned_id).Bind(a.date).BindU(a.body.size())
-            .Bind(static_cast<int64_t>(st)).Bind(a.insert_key).Bind(a.message_id).Bind(a.guid)
-            .Bind(HeaderValue(a.body, "Subject")).Bind(HeaderValue(a.body, "From"))
+        q.Bind(user)
+            .BindU(r->assigned_id)
+            .Bind(a.date)
+            .BindU(a.body.size())
+            .Bind(static_cast<int64_t>(st))
+            .Bind(a.insert_key)
+            .Bind(a.message_id)
+            .Bind(a.guid)
+            .Bind(HeaderValue(a.body, "Subject"))
+            .Bind(HeaderValue(a.body, "From"))
             .BindBlob(a.body);
         s = q.Run();
         if (s.ok()) s = GcLocked(user, &r->collected);
@@ -808,11 +838,8 @@ Status SqliteStore::ApplyAgentAction(const std::string& user, const AgentAction&
     case ActionKind::kTrash:
     case ActionKind::kRestore:
     case ActionKind::kDestroy:
-    case ActionKind::kUnmap:
-      s = ApplyStateLocked(user, a, r);
-      break;
-    case ActionKind::kDeliver:
-      return Status::InvalidArgument("deliver is not an agent action");
+    case ActionKind::kUnmap: s = ApplyStateLocked(user, a, r); break;
+    case ActionKind::kDeliver: return Status::InvalidArgument("deliver is not an agent action");
   }
   return txn.Commit(std::move(s));
 }
@@ -925,8 +952,8 @@ Status SqliteStore::Check() {
   for (const auto& check : kChecks) {
     Stmt q(db_.get(), check[0]);
     if (q.Step(&s) && q.Int(0) != 0) {
-      return Status::Corruption(path_, std::string(check[1]) + " (" +
-                                           std::to_string(q.Int(0)) + ")");
+      return Status::Corruption(path_,
+                                std::string(check[1]) + " (" + std::to_string(q.Int(0)) + ")");
     }
     if (!s.ok()) return s;
   }

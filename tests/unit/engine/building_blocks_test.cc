@@ -18,10 +18,11 @@
 namespace mobilesync::engine {
 namespace {
 
-LocalId L(uint32_t uid) { return {"INBOX", 7, uid}; }
+LocalId L(uint32_t uid) {
+  return {"INBOX", 7, uid};
+}
 
-MessageMeta Meta(const std::string& key, int64_t date,
-                 MessageState state = MessageState::kUnread,
+MessageMeta Meta(const std::string& key, int64_t date, MessageState state = MessageState::kUnread,
                  bool flagged = false) {
   MessageMeta m;
   m.match_key = key;
@@ -62,8 +63,7 @@ TEST(ActionList, StateChangesCoalesceToTheLatest) {
   ASSERT_EQ(list.entries().size(), 2u);
   EXPECT_EQ(list.entries()[0].local, L(2));
   EXPECT_EQ(list.entries()[1].meta.state, MessageState::kUnread);
-  EXPECT_EQ(list.PendingChange(list.entries()[1])->meta.state,
-            MessageState::kUnread);
+  EXPECT_EQ(list.PendingChange(list.entries()[1])->meta.state, MessageState::kUnread);
 }
 
 TEST(ActionList, StateChangeFoldsIntoPendingInsert) {
@@ -155,11 +155,10 @@ TEST(Window, StrictlyTheNNewest) {
 }
 
 TEST(Window, PreferFlaggedOrUnreadOverOlderReadOnes) {
-  std::vector<LocalMessage> msgs = {
-      {L(1), Meta("a", 10, MessageState::kUnread)},
-      {L(2), Meta("b", 30, MessageState::kRead)},
-      {L(3), Meta("c", 20, MessageState::kRead, true)},
-      {L(4), Meta("d", 40, MessageState::kRead)}};
+  std::vector<LocalMessage> msgs = {{L(1), Meta("a", 10, MessageState::kUnread)},
+                                    {L(2), Meta("b", 30, MessageState::kRead)},
+                                    {L(3), Meta("c", 20, MessageState::kRead, true)},
+                                    {L(4), Meta("d", 40, MessageState::kRead)}};
   auto chosen = SelectWindow(msgs, WindowPolicy{3, true});
   std::vector<size_t> want = {3, 2, 0};  // d (newest read), c (flagged), a
   EXPECT_EQ(chosen, want);
@@ -185,6 +184,26 @@ TEST(Window, NormaliseUnmapsOldestFirstAndPullAddsNewestFirst) {
   EXPECT_EQ(pull[0], L(2));
 }
 
+// Same-second messages are pulled oldest (lowest uid) first, so the
+// server's ids grow with the uids and both sides break ties of date the
+// same way.
+TEST(PlanPull, SameSecondMessagesGoOldestFirst) {
+  std::vector<LocalMessage> msgs;
+  for (uint32_t uid : {3u, 1u, 4u, 2u}) {
+    LocalMessage m;
+    m.id = L(uid);
+    m.meta.date = 1000;
+    m.meta.order = uid;
+    msgs.push_back(m);
+  }
+  IdMap map;
+  auto pull = PlanPull(msgs, map, WindowPolicy{3, false});
+  ASSERT_EQ(pull.size(), 3u);
+  EXPECT_EQ(pull[0], L(2));
+  EXPECT_EQ(pull[1], L(3));
+  EXPECT_EQ(pull[2], L(4));
+}
+
 TEST(DecideSyncKind, InitialUnlessBothSidesShareAGeneration) {
   IdMap map;
   ASSERT_TRUE(map.Put(L(1), 5).ok());
@@ -192,10 +211,8 @@ TEST(DecideSyncKind, InitialUnlessBothSidesShareAGeneration) {
   EXPECT_EQ(DecideSyncKind(3, 0, map, 1, 7).kind, SyncKind::kInitial);
   EXPECT_EQ(DecideSyncKind(3, 4, map, 1, 7).kind, SyncKind::kInitial);
   EXPECT_EQ(DecideSyncKind(3, 3, map, 1, 7).kind, SyncKind::kUpdate);
-  EXPECT_EQ(DecideSyncKind(3, 3, map, 1, 8).kind, SyncKind::kInitial)
-      << "UIDVALIDITY change";
-  EXPECT_EQ(DecideSyncKind(3, 3, IdMap(), 4, 7).kind, SyncKind::kInitial)
-      << "lost id map";
+  EXPECT_EQ(DecideSyncKind(3, 3, map, 1, 8).kind, SyncKind::kInitial) << "UIDVALIDITY change";
+  EXPECT_EQ(DecideSyncKind(3, 3, IdMap(), 4, 7).kind, SyncKind::kInitial) << "lost id map";
   EXPECT_EQ(DecideSyncKind(3, 3, IdMap(), 0, 7).kind, SyncKind::kUpdate);
 }
 
@@ -206,25 +223,20 @@ TEST(DecideSyncKind, EachMailboxHasItsOwnUidvalidity) {
   std::map<std::string, uint32_t> now = {{"INBOX", 7}, {"Trash", 9}};
   EXPECT_EQ(DecideSyncKind(3, 3, map, 2, now).kind, SyncKind::kUpdate);
   now["Trash"] = 10;
-  EXPECT_EQ(DecideSyncKind(3, 3, map, 2, now).kind, SyncKind::kInitial)
-      << "Trash recreated";
+  EXPECT_EQ(DecideSyncKind(3, 3, map, 2, now).kind, SyncKind::kInitial) << "Trash recreated";
   now.erase("Trash");
-  EXPECT_EQ(DecideSyncKind(3, 3, map, 2, now).kind, SyncKind::kInitial)
-      << "Trash gone";
-  EXPECT_EQ(DecideSyncKind(3, 4, map, 2, {{"INBOX", 7}, {"Trash", 9}}).kind,
-            SyncKind::kInitial);
+  EXPECT_EQ(DecideSyncKind(3, 3, map, 2, now).kind, SyncKind::kInitial) << "Trash gone";
+  EXPECT_EQ(DecideSyncKind(3, 4, map, 2, {{"INBOX", 7}, {"Trash", 9}}).kind, SyncKind::kInitial);
   EXPECT_EQ(DecideSyncKind(3, 3, IdMap(), 2, {{"INBOX", 7}}).kind, SyncKind::kInitial)
       << "lost id map";
 }
 
 TEST(InitialSync, EmptyRemoteListDeletesNothing) {
-  std::vector<LocalMessage> local = {{L(1), Meta("a", 1)},
-                                     {L(2), Meta("b", 2)}};
+  std::vector<LocalMessage> local = {{L(1), Meta("a", 1)}, {L(2), Meta("b", 2)}};
   IdMap map;
   ASSERT_TRUE(map.Put(L(1), 11).ok());
   ASSERT_TRUE(map.Put(L(2), 12).ok());
-  InitialSyncPlan plan =
-      PlanInitialSync(local, {}, map, {}, ConflictPolicy::kStatePrecedence);
+  InitialSyncPlan plan = PlanInitialSync(local, {}, map, {}, ConflictPolicy::kStatePrecedence);
   EXPECT_EQ(plan.stale.size(), 2u);  // unpaired only
   EXPECT_TRUE(plan.destroy_remote.empty());
   EXPECT_TRUE(plan.set_local.empty());
@@ -232,35 +244,30 @@ TEST(InitialSync, EmptyRemoteListDeletesNothing) {
 }
 
 TEST(InitialSync, EmptyLocalListFetchesEverythingNewestFirst) {
-  std::vector<RemoteMessage> remote = {{11, Meta("a", 1)},
-                                       {12, Meta("b", 3)},
-                                       {13, Meta("c", 2)}};
+  std::vector<RemoteMessage> remote = {{11, Meta("a", 1)}, {12, Meta("b", 3)}, {13, Meta("c", 2)}};
   IdMap map;
   ASSERT_TRUE(map.Put(L(1), 11).ok());  // its local copy vanished
-  InitialSyncPlan plan = PlanInitialSync({}, remote, map, {},
-                                         ConflictPolicy::kStatePrecedence);
+  InitialSyncPlan plan = PlanInitialSync({}, remote, map, {}, ConflictPolicy::kStatePrecedence);
   EXPECT_EQ(plan.fetch, (std::vector<RemoteId>{12, 13, 11}));
   EXPECT_TRUE(plan.destroy_remote.empty());
   ASSERT_EQ(plan.stale.size(), 1u);
 }
 
 TEST(InitialSync, MatchesByKeyAndMergesStatesByPrecedence) {
-  std::vector<LocalMessage> local = {
-      {L(1), Meta("a", 1, MessageState::kRead)},
-      {L(2), Meta("b", 2, MessageState::kTrash)},
-      {L(3), Meta("c", 3)}};
-  std::vector<RemoteMessage> remote = {
-      {21, Meta("a", 1, MessageState::kUnread)},
-      {22, Meta("b", 2, MessageState::kRead)},
-      {23, Meta("c", 3)},
-      {24, Meta("d", 4)}};
+  std::vector<LocalMessage> local = {{L(1), Meta("a", 1, MessageState::kRead)},
+                                     {L(2), Meta("b", 2, MessageState::kTrash)},
+                                     {L(3), Meta("c", 3)}};
+  std::vector<RemoteMessage> remote = {{21, Meta("a", 1, MessageState::kUnread)},
+                                       {22, Meta("b", 2, MessageState::kRead)},
+                                       {23, Meta("c", 3)},
+                                       {24, Meta("d", 4)}};
   IdMap map;
   ASSERT_TRUE(map.Put(L(3), 23).ok());
   Action destroyed;
   destroyed.kind = ActionKind::kDestroy;
   destroyed.local = L(9);
-  InitialSyncPlan plan = PlanInitialSync(local, remote, map, {destroyed},
-                                         ConflictPolicy::kStatePrecedence);
+  InitialSyncPlan plan =
+      PlanInitialSync(local, remote, map, {destroyed}, ConflictPolicy::kStatePrecedence);
   EXPECT_EQ(plan.map_by_key.size(), 2u);
   EXPECT_EQ(plan.fetch, (std::vector<RemoteId>{24}));
   ASSERT_EQ(plan.set_remote.size(), 2u);
@@ -275,8 +282,8 @@ TEST(InitialSync, RecordedLocalDestroyIsHonoured) {
   Action d;
   d.kind = ActionKind::kDestroy;
   d.local = L(1);
-  InitialSyncPlan plan = PlanInitialSync({}, {{11, Meta("a", 1)}}, map, {d},
-                                         ConflictPolicy::kStatePrecedence);
+  InitialSyncPlan plan =
+      PlanInitialSync({}, {{11, Meta("a", 1)}}, map, {d}, ConflictPolicy::kStatePrecedence);
   EXPECT_EQ(plan.destroy_remote, (std::vector<RemoteId>{11}));
   EXPECT_TRUE(plan.fetch.empty());
 }
@@ -337,15 +344,13 @@ TEST(RemoteStore, ConflictResolvedByPrecedence) {
   read.meta.state = MessageState::kRead;
   RemoteId ignored;
   std::string note;
-  EXPECT_EQ(store.ApplyAgentAction(read, &ignored, &note),
-            AckOutcome::kSuperseded);
+  EXPECT_EQ(store.ApplyAgentAction(read, &ignored, &note), AckOutcome::kSuperseded);
   EXPECT_EQ(store.Find(r)->meta.state, MessageState::kTrash);
   EXPECT_EQ(store.actions().entries().size(), 1u);  // Trash goes to the agent
   Action destroy;
   destroy.kind = ActionKind::kDestroy;
   destroy.remote = r;
-  EXPECT_EQ(store.ApplyAgentAction(destroy, &ignored, &note),
-            AckOutcome::kApplied);
+  EXPECT_EQ(store.ApplyAgentAction(destroy, &ignored, &note), AckOutcome::kApplied);
   EXPECT_TRUE(store.actions().empty());  // nothing travels back
 }
 
