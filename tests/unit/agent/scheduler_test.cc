@@ -102,6 +102,29 @@ TEST(Scheduler, PeriodicRunsWithoutRequests) {
   EXPECT_LE(runs, 12);
 }
 
+// A trigger that arrives while a session runs, followed by a poke, still
+// gets its own urgent run after a failure (the poke once overwrote it and the
+// follow-up waited out the backoff, named "retry"); and a poke during a
+// retry's wait names that run "local change".
+TEST(Scheduler, LaterPokeDoesNotHideAnEarlierTrigger) {
+  Scheduler s(Opts(), 5);
+  s.AddUser("bob", 0);
+  s.Request("bob", SyncReason::kLocalChange, 0);
+  ASSERT_EQ(s.TakeDue(200).size(), 1u);
+  s.Request("bob", SyncReason::kTrigger, 250);
+  s.Request("bob", SyncReason::kLocalChange, 260);
+  s.Finished("bob", false, 300);
+  auto due = s.TakeDue(500);
+  ASSERT_EQ(due.size(), 1u) << "the trigger's run waited out the backoff";
+  EXPECT_EQ(due[0].second, SyncReason::kTrigger);
+  s.Finished("bob", false, 600);
+  const TimeMs retry = s.Find("bob")->due;
+  s.Request("bob", SyncReason::kLocalChange, retry - 10);
+  due = s.TakeDue(retry);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].second, SyncReason::kLocalChange);
+}
+
 TEST(Scheduler, FailuresBackOffExponentiallyAndPokesDoNotShortenIt) {
   Scheduler s(Opts(), 3);
   s.AddUser("alice", 0);

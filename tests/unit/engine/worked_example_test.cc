@@ -38,7 +38,8 @@ MessageMeta Meta(const std::string& key, int64_t date) {
 std::vector<Row> ComputerTable(const SimLocal& local) {
   std::vector<const LocalMessage*> msgs;
   for (const auto& [uid, m] : local.messages) msgs.push_back(&m);
-  std::sort(msgs.begin(), msgs.end(), [](const LocalMessage* a, const LocalMessage* b) {
+  std::sort(msgs.begin(), msgs.end(), [](const LocalMessage* a,
+                                         const LocalMessage* b) {
     return NewerFirst(a->meta, b->meta);
   });
   std::vector<Row> rows;
@@ -88,7 +89,8 @@ class WorkedExample : public ::testing::Test {
     options_.observer = [this](Phase left, const SyncSession&) {
       tables_[left] = {ComputerTable(local_), TelephoneTable(*store_)};
     };
-    sim::RunResult r = sim::RunSession(&local_, store_.get(), options_, nullptr);
+    sim::RunResult r = sim::RunSession(&local_, store_.get(), options_,
+                                       nullptr);
     ASSERT_FALSE(r.crashed);
     ASSERT_TRUE(r.status.ok()) << r.status.ToString();
     tables_[Phase::kDone] = {ComputerTable(local_), TelephoneTable(*store_)};
@@ -121,21 +123,12 @@ TEST_F(WorkedExample, StartingInboxes) {
 TEST_F(WorkedExample, InitialSyncInsertsAndMapsTelephoneMessages) {
   ASSERT_NO_FATAL_FAILURE(InitialSync());
   const Tables& t = tables_.at(Phase::kFetch);
-  EXPECT_EQ(t.computer, (std::vector<Row>{{"C1", 0},
-                                          {"C2", 0},
-                                          {"C11", 21},
-                                          {"C3", 0},
-                                          {"C4", 0},
-                                          {"C5", 0},
-                                          {"C6", 0},
-                                          {"C7", 0},
-                                          {"C8", 0},
-                                          {"C9", 0},
-                                          {"C10", 0},
-                                          {"C12", 54},
-                                          {"C13", 7},
-                                          {"C14", 14},
-                                          {"C15", 70}}));
+  EXPECT_EQ(t.computer,
+            (std::vector<Row>{{"C1", 0},   {"C2", 0},   {"C11", 21},
+                              {"C3", 0},   {"C4", 0},   {"C5", 0},
+                              {"C6", 0},   {"C7", 0},   {"C8", 0},
+                              {"C9", 0},   {"C10", 0},  {"C12", 54},
+                              {"C13", 7},  {"C14", 14}, {"C15", 70}}));
   EXPECT_EQ(t.telephone, (std::vector<RemoteId>{21, 54, 7, 14, 70}));
 }
 
@@ -144,21 +137,12 @@ TEST_F(WorkedExample, InitialSyncInsertsAndMapsTelephoneMessages) {
 TEST_F(WorkedExample, NormalisationUnmapsMessagesOutsideTheWindow) {
   ASSERT_NO_FATAL_FAILURE(InitialSync());
   const Tables& t = tables_.at(Phase::kNormalise);
-  EXPECT_EQ(t.computer, (std::vector<Row>{{"C1", 0},
-                                          {"C2", 0},
-                                          {"C11", 21},
-                                          {"C3", 0},
-                                          {"C4", 0},
-                                          {"C5", 0},
-                                          {"C6", 0},
-                                          {"C7", 0},
-                                          {"C8", 0},
-                                          {"C9", 0},
-                                          {"C10", 0},
-                                          {"C12", 0},
-                                          {"C13", 0},
-                                          {"C14", 0},
-                                          {"C15", 0}}));
+  EXPECT_EQ(t.computer,
+            (std::vector<Row>{{"C1", 0},  {"C2", 0},  {"C11", 21},
+                              {"C3", 0},  {"C4", 0},  {"C5", 0},
+                              {"C6", 0},  {"C7", 0},  {"C8", 0},
+                              {"C9", 0},  {"C10", 0}, {"C12", 0},
+                              {"C13", 0}, {"C14", 0}, {"C15", 0}}));
   EXPECT_EQ(t.telephone, (std::vector<RemoteId>{21}));
 }
 
@@ -167,21 +151,12 @@ TEST_F(WorkedExample, NormalisationUnmapsMessagesOutsideTheWindow) {
 TEST_F(WorkedExample, PullFillsTheTelephoneInbox) {
   ASSERT_NO_FATAL_FAILURE(InitialSync());
   const Tables& t = tables_.at(Phase::kDone);
-  EXPECT_EQ(t.computer, (std::vector<Row>{{"C1", 100},
-                                          {"C2", 16},
-                                          {"C11", 21},
-                                          {"C3", 58},
-                                          {"C4", 2},
-                                          {"C5", 115},
-                                          {"C6", 0},
-                                          {"C7", 0},
-                                          {"C8", 0},
-                                          {"C9", 0},
-                                          {"C10", 0},
-                                          {"C12", 0},
-                                          {"C13", 0},
-                                          {"C14", 0},
-                                          {"C15", 0}}));
+  EXPECT_EQ(t.computer,
+            (std::vector<Row>{{"C1", 100}, {"C2", 16}, {"C11", 21},
+                              {"C3", 58},  {"C4", 2},  {"C5", 115},
+                              {"C6", 0},   {"C7", 0},  {"C8", 0},
+                              {"C9", 0},   {"C10", 0}, {"C12", 0},
+                              {"C13", 0},  {"C14", 0}, {"C15", 0}}));
   EXPECT_EQ(t.telephone, (std::vector<RemoteId>{100, 16, 21, 58, 2, 115}));
   EXPECT_TRUE(store_->actions().empty());
 }
@@ -206,7 +181,8 @@ class WorkedExampleUpdate : public WorkedExample {
 TEST_F(WorkedExampleUpdate, ActionListsBeforeTheUpdate) {
   // Computer's list, as sent ([0081]): DELETE MSG (100), MARK MSG (16) READ.
   LocalView view(local_.Snapshot().messages);
-  ReplayPlan plan = PlanReplay(local_.actions.entries(), view, local_.map, WindowPolicy{6, false});
+  ReplayPlan plan = PlanReplay(local_.actions.entries(), view, local_.map,
+                               WindowPolicy{6, false});
   ASSERT_EQ(plan.send.size(), 2u);
   EXPECT_EQ(plan.send[0].kind, ActionKind::kDestroy);
   EXPECT_EQ(plan.send[0].remote, 100u);
@@ -226,7 +202,8 @@ TEST_F(WorkedExampleUpdate, ActionListsBeforeTheUpdate) {
 // marked read.
 TEST_F(WorkedExampleUpdate, ComputerActionsUpdateTheTelephone) {
   ASSERT_NO_FATAL_FAILURE(Sync());
-  EXPECT_EQ(tables_.at(Phase::kReplay).telephone, (std::vector<RemoteId>{129, 16, 21, 58, 115}));
+  EXPECT_EQ(tables_.at(Phase::kReplay).telephone,
+            (std::vector<RemoteId>{129, 16, 21, 58, 115}));
   EXPECT_EQ(store_->Find(16)->meta.state, MessageState::kRead);
   EXPECT_TRUE(local_.actions.empty());
 }
@@ -235,20 +212,12 @@ TEST_F(WorkedExampleUpdate, ComputerActionsUpdateTheTelephone) {
 // added and mapped to 129, C4 (telephone 2) is gone, C1 stays gone.
 TEST_F(WorkedExampleUpdate, SwapAppliesTelephoneActionsToTheComputer) {
   ASSERT_NO_FATAL_FAILURE(Sync());
-  EXPECT_EQ(tables_.at(Phase::kSwap).computer, (std::vector<Row>{{"C16", 129},
-                                                                 {"C2", 16},
-                                                                 {"C11", 21},
-                                                                 {"C3", 58},
-                                                                 {"C5", 115},
-                                                                 {"C6", 0},
-                                                                 {"C7", 0},
-                                                                 {"C8", 0},
-                                                                 {"C9", 0},
-                                                                 {"C10", 0},
-                                                                 {"C12", 0},
-                                                                 {"C13", 0},
-                                                                 {"C14", 0},
-                                                                 {"C15", 0}}));
+  EXPECT_EQ(tables_.at(Phase::kSwap).computer,
+            (std::vector<Row>{{"C16", 129}, {"C2", 16},  {"C11", 21},
+                              {"C3", 58},   {"C5", 115}, {"C6", 0},
+                              {"C7", 0},    {"C8", 0},   {"C9", 0},
+                              {"C10", 0},   {"C12", 0},  {"C13", 0},
+                              {"C14", 0},   {"C15", 0}}));
   EXPECT_EQ(local_.Find(local_.IdOf(2))->meta.state, MessageState::kRead);
 }
 
@@ -258,20 +227,12 @@ TEST_F(WorkedExampleUpdate, SwapAppliesTelephoneActionsToTheComputer) {
 TEST_F(WorkedExampleUpdate, PullRefillsTheWindowAfterTheUpdate) {
   ASSERT_NO_FATAL_FAILURE(Sync());
   const Tables& t = tables_.at(Phase::kDone);
-  EXPECT_EQ(t.computer, (std::vector<Row>{{"C16", 129},
-                                          {"C2", 16},
-                                          {"C11", 21},
-                                          {"C3", 58},
-                                          {"C5", 115},
-                                          {"C6", 95},
-                                          {"C7", 0},
-                                          {"C8", 0},
-                                          {"C9", 0},
-                                          {"C10", 0},
-                                          {"C12", 0},
-                                          {"C13", 0},
-                                          {"C14", 0},
-                                          {"C15", 0}}));
+  EXPECT_EQ(t.computer,
+            (std::vector<Row>{{"C16", 129}, {"C2", 16},  {"C11", 21},
+                              {"C3", 58},   {"C5", 115}, {"C6", 95},
+                              {"C7", 0},    {"C8", 0},   {"C9", 0},
+                              {"C10", 0},   {"C12", 0},  {"C13", 0},
+                              {"C14", 0},   {"C15", 0}}));
   EXPECT_EQ(t.telephone, (std::vector<RemoteId>{129, 16, 21, 58, 115, 95}));
   EXPECT_TRUE(store_->actions().empty());
   EXPECT_TRUE(local_.actions.empty());
