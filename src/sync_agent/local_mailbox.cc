@@ -246,6 +246,14 @@ struct LocalMailbox::Impl {
   // whether an op has changed the mailbox since, and the session's N.
   std::string start_fp;
   bool mailbox_touched = false;
+  // The snapshot found a quick entry that the next durable write deletes.
+  bool quick_to_delete = false;
+  // The snapshot's own writes, written with the next durable write or
+  // before the next mailbox op (at most kMaxDeferred entries).
+  MetadataMap deferred;
+  static constexpr size_t kMaxDeferred = 512;
+  // One SETMETADATA command line: Dovecot's imap_max_line_length is 64 KiB.
+  static constexpr size_t kMaxCommandBytes = 48 * 1024;
   uint32_t remote_window = 0;
 
   template <typename F>
@@ -405,16 +413,28 @@ struct LocalMailbox::Impl {
 
   // Writes the maps in order. Consecutive maps are merged (a later value of
   // an entry replaces an earlier one, which is what running them in order
-  // leaves) into commands of at most kMaxDurableBatch entries, each applied
-  // whole: a crash leaves a prefix of the sequence written, as one command
-  // per map would.
+  // leaves) into commands of at most kMaxDurableBatch entries and
+  // kMaxCommandBytes, each applied whole: a crash leaves a prefix of the
+  // sequence written, as one command per map would.
+  static size_t MapBytes(const MetadataMap& m) {
+    size_t n = 0;
+    for (const auto& [key, value] : m) n += key.size() + (value ? value->size() : 3) + 8;
+    return n;
+  }
   void SetMetaSequence(std::shared_ptr<std::vector<MetadataMap>> list, size_t i, Next k) {
     if (i >= list->size()) return k(Status::OK());
     MetadataMap merged;
+    size_t bytes = 0;
     size_t j = i;
-    while (j < list->size() &&
-           (j == i || merged.size() + (*list)[j].size() <= LocalMailbox::kMaxDurableBatch)) {
-      for (auto& [key, value] : (*list)[j]) merged[key] = value;
+    while (j < list->size()) {
+      const MetadataMap& next = (*list)[j];
+      const size_t b = MapBytes(next);
+      if (j != i && (merged.size() + next.size() > LocalMailbox::kMaxDurableBatch ||
+                     bytes + b > kMaxCommandBytes)) {
+        break;
+      }
+      for (const auto& [key, value] : next) merged[key] = value;
+      bytes += b;
       ++j;
     }
     SetMeta(std::move(merged), [this, list, j, k](const Status& s) {
@@ -678,12 +698,14 @@ struct LocalMailbox::Impl {
         }
       }
     }
-    // A session that fails half-way leaves the generation as it was: the
-    // quick entry must not outlive the start of a session that may change
-    // either side.
-    if (st->md.count(kQuickEntry) != 0 && st->md[kQuickEntry]) {
-      persist->push_back(MetadataMap{{kQuickEntry, std::nullopt}});
-    }
+    // A session that fails half-way leaves the generation as it was, so the
+    // quick entry goes with the session's first durable write (ApplyDurable):
+    // before that, nothing this session did is recorded on our side, and
+    // what the server may have applied is either still in the action list
+    // (replayed entries go only once acknowledged and written) or follows
+    // from a local change that the fingerprint shows. One SETMETADATA less
+    // than deleting it here (40-80 ms on a 10,000-message maildir).
+    quick_to_delete = st->md.count(kQuickEntry) != 0 && st->md[kQuickEntry].has_value();
 
     // The id map.
     for (const auto& [key, value] : st->md) {
@@ -811,6 +833,21 @@ struct LocalMailbox::Impl {
     for (auto* list : {&st->inbox, &st->trash}) {
       for (LocalMessage& m : *list) snap.messages.push_back(std::move(m));
     }
+    // Without a resync, the snapshot's own writes (mapping moves, dropped
+    // entries) wait for the session's first attribute write: until then a
+    // crash leaves the action entries that make the next snapshot redo
+    // them, and they cost a SETMETADATA of their own (40-80 ms on a
+    // 10,000-message maildir). A mailbox op writes them first (MoveMapping
+    // reads the id map from Dovecot).
+    deferred.clear();
+    size_t entries = 0;
+    for (const MetadataMap& m : *persist) entries += m.size();
+    if (!resync && entries <= kMaxDeferred) {
+      for (const MetadataMap& m : *persist) {
+        for (const auto& [key, value] : m) deferred[key] = value;
+      }
+      persist->clear();
+    }
     auto snap_ptr = std::make_shared<engine::AgentSnapshot>(std::move(snap));
     SetMetaSequence(persist, 0, [this, st, snap_ptr, info](const Status& s) {
       if (!s.ok()) {
@@ -844,6 +881,14 @@ struct LocalMailbox::Impl {
     if (op.kind == OpKind::kAppendLocal || op.kind == OpKind::kSetLocalState ||
         op.kind == OpKind::kDestroyLocal || op.kind == OpKind::kSubmitMessage ||
         op.kind == OpKind::kFileInSent) {
+      if (!deferred.empty()) {
+        return WriteDeferred([this, op, body, done](const Status& s) {
+          if (!s.ok())
+            return done(Status::Unavailable("load snapshot: persisting failed", s.message()),
+                        LocalId());
+          Apply(op, body, done);
+        });
+      }
       mailbox_touched = true;  // before the command: it may be half done
     }
     switch (op.kind) {
@@ -907,12 +952,39 @@ struct LocalMailbox::Impl {
   // command in one attribute transaction, so the batch is written whole or
   // not at all (the file dict rewrites its file once, not once per entry).
   void ApplyDurable(const std::vector<Op>& ops, ApplyDone fin) {
-    MetadataMap m;
+    // In order: what the snapshot deferred, the quick entry's delete (a
+    // generation write in the ops overrides it), then one map per op.
+    auto list = std::make_shared<std::vector<MetadataMap>>();
+    if (!deferred.empty()) list->push_back(deferred);
+    if (quick_to_delete) list->push_back(MetadataMap{{kQuickEntry, std::nullopt}});
     for (const Op& op : ops) {
+      MetadataMap m;
       Status s = DurableEntry(op, &m);
       if (!s.ok()) return fin(s, LocalId());
+      list->push_back(std::move(m));
     }
-    SetMeta(std::move(m), [fin](const Status& s) { fin(s, LocalId()); });
+    SetMetaSequence(list, 0, [this, fin](const Status& s) {
+      if (s.ok()) {
+        quick_to_delete = false;
+        deferred.clear();
+      }
+      fin(s, LocalId());
+    });
+  }
+
+  // Writes what the snapshot deferred (and the quick entry's delete), if
+  // anything.
+  void WriteDeferred(Next k) {
+    if (deferred.empty() && !quick_to_delete) return k(Status::OK());
+    MetadataMap m = deferred;
+    if (quick_to_delete) m[kQuickEntry] = std::nullopt;
+    SetMeta(std::move(m), [this, k](const Status& s) {
+      if (s.ok()) {
+        quick_to_delete = false;
+        deferred.clear();
+      }
+      k(s);
+    });
   }
 
   void AppendLocal(const Op& op, const std::string& body, ApplyDone fin) {
