@@ -1,5 +1,6 @@
 #include "sync_agent/session_codec.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "wire/limits.h"
@@ -258,8 +259,19 @@ Status SessionCodec::DecodeList(const pb::List& list, Decoded* out) {
     listed_[m.id] = m.meta;
     list_.push_back(std::move(m));
   }
-  const uint64_t have = uint64_t{list.offset()} + static_cast<uint64_t>(list.entries_size());
-  if (have < list.total() && list.entries_size() > 0) {
+  for (const std::string& id : list.destroyed_ids()) {
+    engine::RemoteId r = engine::kNoRemoteId;
+    if (!ParseDecimalRemoteId(id, &r)) return BadId("LIST", id);
+    destroyed_.push_back(r);
+  }
+  if (list_.size() > wire::kMaxRemoteWindow || destroyed_.size() > wire::kMaxRemoteWindow) {
+    return Status::InvalidArgument("the server's LIST pages add up to more than the window limit");
+  }
+  // Both lists are paged from the same offset (protocol.md 6.4).
+  const uint64_t page =
+      static_cast<uint64_t>(std::max(list.entries_size(), list.destroyed_ids_size()));
+  const uint64_t have = uint64_t{list.offset()} + page;
+  if ((have < list.total() || have < list.destroyed_total()) && page > 0) {
     pb::ListRequest next;
     next.set_offset(static_cast<uint32_t>(have));
     next.set_limit(wire::kMaxListEntries);
@@ -269,7 +281,9 @@ Status SessionCodec::DecodeList(const pb::List& list, Decoded* out) {
   engine::Frame f;
   f.kind = FrameKind::kList;
   f.messages = std::move(list_);
+  f.ids = std::move(destroyed_);
   list_.clear();
+  destroyed_.clear();
   out->frames.push_back(std::move(f));
   return Status::OK();
 }

@@ -103,6 +103,7 @@ class SessionCodec {
   std::set<engine::RemoteId> fetching_;
 
   std::vector<engine::RemoteMessage> list_;  // pages collected so far
+  std::vector<engine::RemoteId> destroyed_;  // LIST.destroyed_ids so far
   std::map<engine::RemoteId, engine::MessageMeta> listed_;
   std::map<engine::RemoteId, std::string> bodies_;
   uint64_t server_actions_ = 0;

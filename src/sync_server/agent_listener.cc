@@ -202,6 +202,9 @@ class AgentConnection {
     bool swapped = false;
     bool complete_sent = false;
     bool temporary_failure = false;
+    // Initial sync: the remote ids of the DESTROYs in the action list when
+    // the first page of the list was asked for (sent with the list).
+    std::vector<uint64_t> destroyed;
     explicit Session(uint32_t window) : state(window) {}
   };
 
@@ -504,14 +507,54 @@ class AgentConnection {
                       " server actions)");
   }
 
+  // The remote ids of every DESTROY in the user's action list, in order,
+  // at most kMaxRemoteWindow.
+  Status PendingDestroys(const std::string& user, std::vector<uint64_t>* out) {
+    out->clear();
+    uint64_t after = 0;
+    for (;;) {
+      std::vector<ServerAction> page;
+      Status st = listener_->store()->PendingActions(user, after, 4096, &page);
+      if (!st.ok()) return st;
+      for (const ServerAction& a : page) {
+        if (a.kind != ActionKind::kDestroy) continue;
+        if (out->size() >= wire::kMaxRemoteWindow) {
+          LogWarning(user, "over " + std::to_string(wire::kMaxRemoteWindow) +
+                               " destroys pending: the initial sync's list names the first");
+          return Status::OK();
+        }
+        out->push_back(a.remote_id);
+      }
+      if (page.size() < 4096) return Status::OK();
+      after = page.back().seq;
+    }
+  }
+
+  // An initial sync's list. Besides the window, it names the messages the
+  // device destroyed whose DESTROY is still in the action list: the
+  // comparison alone cannot tell a destroyed message from one that left
+  // the window, and the agent would copy a destroyed one back (an update
+  // session whose END_SESSION reply was lost is followed by an initial
+  // sync, which drops the action list).
   void OnListRequest(uint32_t id, Session& s, const pb::ListRequest& m) {
     std::vector<MessageRecord> window;
     Status st = listener_->store()->ListWindow(s.user, &window);
     if (!st.ok()) return StoreFailed(id, s, st);
+    if (m.offset() == 0) {
+      st = PendingDestroys(s.user, &s.destroyed);
+      if (!st.ok()) return StoreFailed(id, s, st);
+    }
+    const size_t pages = std::max(window.size(), s.destroyed.size());
+    const size_t offset = std::min<size_t>(m.offset(), pages);
+    const size_t end = offset + m.limit();
     pb::List list;
-    list.set_offset(std::min<uint32_t>(m.offset(), static_cast<uint32_t>(window.size())));
+    list.set_offset(static_cast<uint32_t>(offset));
     list.set_total(static_cast<uint32_t>(window.size()));
-    for (size_t i = m.offset(); i < window.size() && i < size_t{m.offset()} + m.limit(); ++i) {
+    list.set_destroyed_total(static_cast<uint32_t>(s.destroyed.size()));
+    for (size_t i = offset; i < s.destroyed.size() && i < end; ++i) {
+      list.add_destroyed_ids(IdText(s.destroyed[i]));
+    }
+    for (size_t i = offset; i < window.size() && i < end; ++i) {
       const MessageRecord& r = window[i];
       pb::ListEntry* e = list.add_entries();
       e->set_remote_id(IdText(r.id));

@@ -124,6 +124,12 @@ void Check(const pb::List& m, Checker* c) {
   c->Require(m.total() <= kMaxRemoteWindow, "total", "over kMaxRemoteWindow");
   c->Require(uint64_t{m.offset()} + m.entries_size() <= m.total(), "entries",
              "beyond total");
+  c->Require(static_cast<uint32_t>(m.destroyed_ids_size()) <= kMaxListEntries, "destroyed_ids",
+             "more than kMaxListEntries");
+  c->Require(m.destroyed_total() <= kMaxRemoteWindow, "destroyed_total", "over kMaxRemoteWindow");
+  c->Require(uint64_t{m.offset()} + m.destroyed_ids_size() <= m.destroyed_total(), "destroyed_ids",
+             "beyond destroyed_total");
+  for (const std::string& id : m.destroyed_ids()) c->RemoteId(id, "destroyed_ids");
   for (const pb::ListEntry& e : m.entries()) {
     c->RemoteId(e.remote_id(), "entries.remote_id");
     c->Require(e.date() >= 0, "entries.date", "negative");

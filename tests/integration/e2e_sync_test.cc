@@ -425,6 +425,51 @@ TEST_F(E2eSync, UidvalidityChangeForcesAnInitialSyncWithoutDuplicates) {
   }
 }
 
+// A message destroyed on the device while the next session must be an
+// initial sync (here: the agent's generation is gone; in the field: the
+// reply to an update session's END_SESSION was lost after the server
+// committed). The comparison alone would copy it back from Dovecot; the
+// server's list names it as destroyed, and the agent destroys it.
+TEST_F(E2eSync, DeviceDestroyPendingAtAnInitialSyncIsCarriedOut) {
+  for (const char* s : {"stays", "destroyed on the device"}) {
+    ASSERT_TRUE(sys_.Deliver("alice", s).ok());
+  }
+  ASSERT_TRUE(SyncUntil("alice", [&] {
+    return DeviceCount("alice", "stays") == 1 &&
+           DeviceCount("alice", "destroyed on the device") == 1;
+  })) << "not on the device";
+  ASSERT_TRUE(sys_.SyncWait("alice").ok());
+  // No session may run between the destroy and the lost generation.
+  ASSERT_EQ(sys_.StopAgent(), 0);
+  DeviceMessage gone = MustFindOnDevice("alice", "destroyed on the device");
+  DeviceResult d = sys_.Device("alice", {"destroy", std::to_string(gone.id)});
+  ASSERT_EQ(d.exit_code, 0) << d.output;
+  CommandResult r;
+  ASSERT_TRUE(sys_.dovecot()
+                  .Doveadm({"mailbox", "metadata", "unset", "-u", "alice", "-s", "",
+                            "/private/vendor/vendor.mobilesync/generation"},
+                           &r)
+                  .ok())
+      << r.output;
+  const size_t initial_before = Count(sys_.ServerLog(), "initial sync begins");
+  ASSERT_TRUE(sys_.StartAgent().ok());
+  ASSERT_TRUE(SyncUntil("alice", [&] {
+    return Count(sys_.ServerLog(), "initial sync begins") > initial_before;
+  })) << "no initial sync";
+  // The destroy was still in the server's action list when it began.
+  const std::string log = sys_.ServerLog();
+  const size_t at = log.rfind("initial sync begins");
+  EXPECT_EQ(log.substr(at, log.find('\n', at) - at).find(" 0 server actions"), std::string::npos)
+      << log.substr(at, 200);
+  ASSERT_TRUE(sys_.SyncWait("alice").ok());
+  ASSERT_TRUE(sys_.SyncWait("alice").ok());
+  EXPECT_EQ(ImapCount("alice", "INBOX", "destroyed on the device"), 0u) << "copied back";
+  EXPECT_EQ(ImapCount("alice", "Trash", "destroyed on the device"), 0u);
+  EXPECT_EQ(DeviceCount("alice", "destroyed on the device"), 0u) << "copied back to the device";
+  EXPECT_EQ(ImapCount("alice", "INBOX", "stays"), 1u);
+  EXPECT_EQ(DeviceCount("alice", "stays"), 1u);
+}
+
 // Mail composed on the device, sent through the organisation: the agent
 // hands it to sendmail_path and files it in Sent.
 TEST_F(E2eSync, ComposeViaSyncIsSubmittedAndFiledInSent) {

@@ -46,7 +46,8 @@ SyncDecision DecideSyncKind(SyncGeneration agent, SyncGeneration server, const I
 
 InitialSyncPlan PlanInitialSync(const std::vector<LocalMessage>& local,
                                 const std::vector<RemoteMessage>& remote, const IdMap& map,
-                                const std::vector<Action>& local_actions, ConflictPolicy policy) {
+                                const std::vector<Action>& local_actions, ConflictPolicy policy,
+                                const std::vector<RemoteId>& remote_destroyed) {
   InitialSyncPlan plan;
   std::map<LocalId, const LocalMessage*> local_by_id;
   for (const LocalMessage& m : local) local_by_id.emplace(m.id, &m);
@@ -69,8 +70,14 @@ InitialSyncPlan PlanInitialSync(const std::vector<LocalMessage>& local,
     });
   }
 
+  const std::set<RemoteId> gone_remotely(remote_destroyed.begin(), remote_destroyed.end());
   for (const auto& [l, r] : map.pairs()) {
-    if (remote_ids.count(r) == 0) plan.stale.emplace_back(l, r);
+    if (remote_ids.count(r) != 0) continue;
+    if (gone_remotely.count(r) != 0 && local_by_id.count(l) != 0) {
+      plan.destroy_local.emplace_back(l, r);
+    } else {
+      plan.stale.emplace_back(l, r);
+    }
   }
 
   std::vector<const RemoteMessage*> to_fetch;

@@ -4,8 +4,10 @@
 // The plan never deletes mail because one list is empty or shorter than the
 // other: a remote message the local side lacks is fetched, a local message
 // the remote side lacks stays (pull may copy it), a pairing whose remote
-// message is gone is only unpaired. The one deletion it makes is a destroy
-// the local user recorded (an explicit act, not an inference from a list).
+// message is gone is only unpaired. The deletions it makes are destroys a
+// user recorded (explicit acts, not inferences from a list): the local
+// user's, from the agent's action list, and the device user's, which the
+// server names with its list.
 #ifndef MOBILESYNC_SYNC_AGENT_ENGINE_INITIAL_SYNC_H_
 #define MOBILESYNC_SYNC_AGENT_ENGINE_INITIAL_SYNC_H_
 
@@ -57,13 +59,20 @@ struct InitialSyncPlan {
   std::vector<std::pair<RemoteId, MessageState>> set_remote;
   // Remote messages whose local copy the user destroyed (recorded destroy).
   std::vector<RemoteId> destroy_remote;
+  // Local messages whose remote copy the device user destroyed (the server
+  // still holds the DESTROY): destroy locally, then unpair. Not in `stale`.
+  std::vector<std::pair<LocalId, RemoteId>> destroy_local;
 };
 
 // REQUIRES: `map` holds no pairing with a stale UIDVALIDITY (the session
-// drops those first). `local_actions` is the agent's action list.
+// drops those first). `local_actions` is the agent's action list;
+// `remote_destroyed` the remote ids the server's list names as destroyed on
+// its side (a destroy wins under every policy, so it is carried out even if
+// the local copy changed since).
 InitialSyncPlan PlanInitialSync(const std::vector<LocalMessage>& local,
                                 const std::vector<RemoteMessage>& remote, const IdMap& map,
-                                const std::vector<Action>& local_actions, ConflictPolicy policy);
+                                const std::vector<Action>& local_actions, ConflictPolicy policy,
+                                const std::vector<RemoteId>& remote_destroyed = {});
 
 }  // namespace mobilesync::engine
 

@@ -226,6 +226,11 @@ std::vector<Op> SyncSession::OnLocalApplied(uint64_t tag, const Status& status,
       PutMapping(new_id, p.remote);
       break;
     case PendingLocal::What::kMergeState: SetLocalState(p.local, p.state, new_id); break;
+    case PendingLocal::What::kMergeDestroy:
+      // Only now that the local copy is gone may the anchor go.
+      local_.Erase(p.local);
+      if (map_.HasLocal(p.local)) RemoveMapping(p.local);
+      break;
     case PendingLocal::What::kServerAction:
       server_tags_applying_.erase(p.server_tag);
       switch (p.step) {
@@ -349,8 +354,8 @@ void SyncSession::OnHelloReply(const Frame& frame, int64_t now_ms) {
 
 void SyncSession::OnList(const Frame& frame, int64_t now_ms) {
   request_.reset();
-  plan_ =
-      PlanInitialSync(local_.List(), frame.messages, map_, snapshot_.actions, options_.conflict);
+  plan_ = PlanInitialSync(local_.List(), frame.messages, map_, snapshot_.actions, options_.conflict,
+                          frame.ids);
   for (const auto& [l, r] : plan_.stale) {
     if (map_.HasLocal(l)) RemoveMapping(l);
   }
@@ -399,6 +404,20 @@ void SyncSession::OnFetched(const Frame& frame) {
 
 void SyncSession::StartMerge() {
   phase_ = Phase::kMerge;
+  // Destroyed on the device since the last sync: the pairing stays until
+  // the local copy is gone, so pull cannot copy it back meanwhile.
+  for (const auto& [l, r] : plan_.destroy_local) {
+    Report("remote " + std::to_string(r) + " was destroyed on the server: destroying " +
+           ToString(l));
+    PendingLocal p;
+    p.what = PendingLocal::What::kMergeDestroy;
+    p.local = l;
+    p.remote = r;
+    Op op;
+    op.local = l;
+    op.message.id = r;
+    LocalOp(OpKind::kDestroyLocal, std::move(p), std::move(op));
+  }
   for (const auto& [l, state] : plan_.set_local) {
     PendingLocal p;
     p.what = PendingLocal::What::kMergeState;

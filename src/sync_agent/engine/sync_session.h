@@ -147,7 +147,7 @@ class SyncSession {
 
  private:
   struct PendingLocal {
-    enum class What : uint8_t { kFetchAppend, kMergeState, kServerAction };
+    enum class What : uint8_t { kFetchAppend, kMergeState, kMergeDestroy, kServerAction };
     What what = What::kFetchAppend;
     uint64_t server_tag = 0;   // kServerAction: the frame to ack
     RemoteApply::Step step{};  // kServerAction

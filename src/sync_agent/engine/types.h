@@ -162,7 +162,8 @@ struct Frame {
   uint32_t window_size = 0;                                    // kHelloReply: N
   uint32_t window_count = 0;                  // kHelloReply: messages now in the window
   std::vector<RemoteMessage> messages;        // kList, kFetched
-  std::vector<RemoteId> ids;                  // kFetch; kFetched: the id asked for
+  std::vector<RemoteId> ids;                  // kFetch; kFetched: the id asked for;
+                                              // kList: remote ids destroyed on the server
   bool missing = false;                       // kFetched: no such message
   Action action;                              // kAction
   AckOutcome outcome = AckOutcome::kApplied;  // kAck

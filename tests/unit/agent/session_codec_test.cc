@@ -199,6 +199,48 @@ TEST(SessionCodecTest, ListPagesAreCollectedIntoOneList) {
   EXPECT_EQ(d2.frames[0].messages[2].id, 3u);
 }
 
+// Destroyed ids are paged from the same offset as the entries, and may
+// outlast them: the agent asks until both are complete.
+TEST(SessionCodecTest, DestroyedIdsArePagedWithTheList) {
+  SessionCodec c(3, "alice");
+  std::vector<wire::Frame> out;
+  engine::Frame req;
+  req.kind = FrameKind::kListRequest;
+  ASSERT_TRUE(c.Encode(req, {}, &out).ok());
+  pb::List page1;
+  page1.set_offset(0);
+  page1.set_total(1);
+  page1.set_destroyed_total(3);
+  page1.add_entries()->set_remote_id("1");
+  page1.mutable_entries(0)->set_state(pb::MESSAGE_STATE_READ);
+  page1.add_destroyed_ids("7");
+  page1.add_destroyed_ids("8");
+  SessionCodec::Decoded d;
+  ASSERT_TRUE(c.Decode(wire::MakeFrame(3, page1), &d).ok());
+  EXPECT_TRUE(d.frames.empty());
+  ASSERT_EQ(d.replies.size(), 1u);
+  EXPECT_EQ(d.replies[0].As<pb::ListRequest>()->offset(), 2u);
+  pb::List page2;
+  page2.set_offset(2);
+  page2.set_total(1);
+  page2.set_destroyed_total(3);
+  page2.add_destroyed_ids("9");
+  SessionCodec::Decoded d2;
+  ASSERT_TRUE(c.Decode(wire::MakeFrame(3, page2), &d2).ok());
+  ASSERT_EQ(d2.frames.size(), 1u);
+  EXPECT_EQ(d2.frames[0].messages.size(), 1u);
+  EXPECT_EQ(d2.frames[0].ids, (std::vector<engine::RemoteId>{7, 8, 9}));
+
+  // A destroyed id that is not a decimal id is refused.
+  SessionCodec c2(4, "alice");
+  ASSERT_TRUE(c2.Encode(req, {}, &out).ok());
+  pb::List bad;
+  bad.set_destroyed_total(1);
+  bad.add_destroyed_ids("x7");
+  SessionCodec::Decoded d3;
+  EXPECT_FALSE(c2.Decode(wire::MakeFrame(4, bad), &d3).ok());
+}
+
 TEST(SessionCodecTest, FetchedBodyKeepsTheListedKeyAndIsKeptForTheAppend) {
   SessionCodec c(1, "alice");
   pb::List list;

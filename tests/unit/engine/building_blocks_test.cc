@@ -288,6 +288,33 @@ TEST(InitialSync, RecordedLocalDestroyIsHonoured) {
   EXPECT_TRUE(plan.fetch.empty());
 }
 
+// The device destroyed 11 (the server's list names it); 12 left the window
+// (absent, not named); 13's local copy is gone already. Only 11's local
+// copy is destroyed, even though it was read locally since (a destroy wins
+// under every policy); the others are unpaired and nothing is fetched.
+TEST(InitialSync, DestroyNamedByTheServerIsCarriedOutLocally) {
+  std::vector<LocalMessage> local = {{L(1), Meta("a", 1, MessageState::kRead)},
+                                     {L(2), Meta("b", 2)}};
+  IdMap map;
+  ASSERT_TRUE(map.Put(L(1), 11).ok());
+  ASSERT_TRUE(map.Put(L(2), 12).ok());
+  ASSERT_TRUE(map.Put(L(3), 13).ok());
+  for (ConflictPolicy policy : {ConflictPolicy::kStatePrecedence, ConflictPolicy::kMailboxWins}) {
+    InitialSyncPlan plan = PlanInitialSync(local, {}, map, {}, policy, {11, 13, 99});
+    ASSERT_EQ(plan.destroy_local.size(), 1u);
+    EXPECT_EQ(plan.destroy_local[0].first, L(1));
+    EXPECT_EQ(plan.destroy_local[0].second, 11u);
+    ASSERT_EQ(plan.stale.size(), 2u);
+    EXPECT_EQ(plan.stale[0].second, 12u);
+    EXPECT_EQ(plan.stale[1].second, 13u);
+    EXPECT_TRUE(plan.fetch.empty());
+    EXPECT_TRUE(plan.destroy_remote.empty());
+  }
+  // Without the server's word, 11 is only unpaired, as before.
+  EXPECT_TRUE(
+      PlanInitialSync(local, {}, map, {}, ConflictPolicy::kStatePrecedence).destroy_local.empty());
+}
+
 TEST(RemoteApply, ActionsOnUnknownIdsAreReportedNoops) {
   LocalView view({{L(1), Meta("a", 1)}});
   IdMap map;

@@ -172,6 +172,17 @@ TEST(MessageValidator, RejectsBadLists) {
         m->mutable_entries(0)->set_message_id(std::string(kMaxMessageIdBytes + 1, 'x'));
       },
       "entries.message_id: longer than 998");
+  ExpectInvalidAfter<M>(FrameType::kList, [](M* m, Frame*) { m->add_destroyed_ids("7"); },
+                        "destroyed_ids: beyond destroyed_total");
+  ExpectInvalidAfter<M>(FrameType::kList,
+                        [](M* m, Frame*) {
+                          m->set_destroyed_total(1);
+                          m->add_destroyed_ids("7 x");
+                        },
+                        "destroyed_ids: not a valid remote id");
+  ExpectInvalidAfter<M>(FrameType::kList,
+                        [](M* m, Frame*) { m->set_destroyed_total(kMaxRemoteWindow + 1); },
+                        "destroyed_total: over kMaxRemoteWindow");
   ExpectInvalidAfter<pb::ListRequest>(
       FrameType::kListRequest, [](pb::ListRequest* m, Frame*) { m->set_limit(0); }, "limit");
   ExpectInvalidAfter<pb::ListRequest>(
