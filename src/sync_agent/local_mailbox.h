@@ -84,7 +84,8 @@ class LocalMailbox {
   // (persisted before `done`). A `resync` or corrupt entry deletes the
   // generation attribute (persisted) and yields generation 0.
   // It also reads the mailbox fingerprint (INBOX's and Trash's STATUS)
-  // first, and deletes the quick entry (below) if there is one.
+  // first; the quick entry (below), if there is one, is deleted by the
+  // session's first ApplyDurable.
   void LoadSnapshot(LoadDone done);
 
   // The quick check of a session with nothing to do, without reading the
@@ -126,10 +127,11 @@ class LocalMailbox {
   void Apply(const engine::Op& op, const std::string& body, ApplyDone done);
 
   // Several durable ops (kPutMapping, kRemoveMapping, kDeleteActionEntry,
-  // kSetGeneration), in order, in one SETMETADATA: all or none are written.
-  // REQUIRES: ops.size() <= kMaxDurableBatch (Dovecot's 64 KiB command
-  // line holds about 350 entries of ours).
-  static constexpr size_t kMaxDurableBatch = 256;
+  // kSetGeneration), in order, in as few SETMETADATA commands as Dovecot's
+  // 64 KiB command line allows (one for a few hundred entries): each is
+  // written whole or not at all, and a crash leaves a prefix of the ops
+  // written. REQUIRES: ops.size() <= kMaxDurableBatch.
+  static constexpr size_t kMaxDurableBatch = 1024;
   void ApplyDurable(const std::vector<engine::Op>& ops, ApplyDone done);
 
   void set_server_name(std::string name) { server_name_ = std::move(name); }

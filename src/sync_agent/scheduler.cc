@@ -90,8 +90,10 @@ bool Scheduler::Request(const std::string& user, SyncReason reason, TimeMs now) 
     st.rerun = true;
     return true;
   }
-  TimeMs target =
-      std::max<TimeMs>(now + static_cast<TimeMs>(options_.coalesce_ms), st.backoff_until);
+  // An operator asks once and waits: no burst to coalesce.
+  const TimeMs delay =
+      reason == SyncReason::kOperator ? 0 : static_cast<TimeMs>(options_.coalesce_ms);
+  TimeMs target = std::max<TimeMs>(now + delay, st.backoff_until);
   if (target < st.due) {
     st.reason = reason;
     SetDue(user, &st, target);

@@ -384,18 +384,32 @@ void SyncDriver::Execute(engine::Op op) {
 }
 
 // Durable ops (mappings, action-entry deletes, the generation) are written
-// in batches, one SETMETADATA each: Dovecot's cost per command grows with
-// the mailbox (maildir re-reads its uidlist), so one per op would make an
-// initial sync quadratic. They wait in durable_ while the engine sends more
-// actions (MayPassDurable) and are written before anything that depends on
-// them: a mailbox op, an ACK to the server, a commit or END_SESSION, the end
-// of the session, or when 256 are waiting. A crash loses at
+// in batches, as few SETMETADATA as fit: Dovecot's cost per command grows
+// with the mailbox (maildir re-reads its uidlist), so one per op would make
+// an initial sync quadratic. They wait in durable_ while the engine sends
+// more actions or SWAP (MayPassDurable) and are written before anything that
+// depends on them: a mailbox op, an ACK to the server, an initial sync's
+// commit, the end of the session (an update sync's END_SESSION passes: they
+// go with the generation of the reply), or when kMaxDurableBatch are
+// waiting. A crash loses at
 // most a batch of writes whose actions the server already has: the next
 // session sends them again and the server answers them idempotently
 // (insert keys, states), or an initial sync pairs them by match key.
 bool SyncDriver::MayPassDurable(const engine::Op& op) const {
+  // The end of an update sync too: what waits is written with the
+  // generation the server's reply brings, in one SETMETADATA. A crash before
+  // that write is a crash after END_SESSION{OK} either way: the next
+  // session finds the old generation (an initial sync) if the server
+  // committed, and the action entries the server applied (acknowledged:
+  // harmless to send again) if it did not.
+  if (op.kind == engine::OpKind::kDone) {
+    return op.status.ok() && engine_ && engine_->kind() == engine::SyncKind::kUpdate;
+  }
+  // SWAP too: the server's actions that follow are applied by mailbox ops
+  // (written before them) and acknowledged by ACKs (written before them).
   return op.kind == engine::OpKind::kReport ||
-         (op.kind == engine::OpKind::kSend && op.frame.kind == engine::FrameKind::kAction);
+         (op.kind == engine::OpKind::kSend && (op.frame.kind == engine::FrameKind::kAction ||
+                                               op.frame.kind == engine::FrameKind::kSwap));
 }
 
 void SyncDriver::FlushDurable() {

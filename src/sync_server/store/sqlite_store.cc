@@ -8,21 +8,61 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <string>
+#include <unordered_map>
 #include <utility>
 
 namespace mobilesync::server {
 
+namespace {
+
+// Prepared statements kept for reuse, per connection and SQL text. Preparing
+// costs more than running most of our statements (an initial sync of 10,000
+// messages prepared ~60,000 of them). The server is single-threaded.
+using StatementCache = std::unordered_map<std::string, sqlite3_stmt*>;
+std::map<sqlite3*, StatementCache>& Statements() {
+  static auto* cache = new std::map<sqlite3*, StatementCache>();
+  return *cache;
+}
+
+}  // namespace
+
 void SqliteDeleter::operator()(sqlite3* db) const {
+  auto it = Statements().find(db);
+  if (it != Statements().end()) {
+    for (auto& [sql, stmt] : it->second) sqlite3_finalize(stmt);
+    Statements().erase(it);
+  }
   sqlite3_close_v2(db);
 }
 
-// A prepared statement, finalized when it goes out of scope.
+// A prepared statement: taken from the connection's cache (or prepared),
+// reset and given back when it goes out of scope. A statement in use is not
+// in the cache, so the same SQL may run nested.
 class SqliteStore::Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  Stmt(sqlite3* db, const char* sql) : db_(db), sql_(sql) {
+    StatementCache& cache = Statements()[db];
+    auto it = cache.find(sql_);
+    if (it != cache.end()) {
+      stmt_ = it->second;
+      cache.erase(it);
+      rc_ = SQLITE_OK;
+    } else {
+      rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+    }
   }
-  ~Stmt() { sqlite3_finalize(stmt_); }
+  ~Stmt() {
+    if (stmt_ == nullptr) return;
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    StatementCache& cache = Statements()[db_];
+    if (rc_ == SQLITE_OK || rc_ == SQLITE_DONE || rc_ == SQLITE_ROW) {
+      if (cache.emplace(std::move(sql_), stmt_).second) return;
+    }
+    sqlite3_finalize(stmt_);
+  }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
 
@@ -76,6 +116,7 @@ class SqliteStore::Stmt {
 
  private:
   sqlite3* db_;
+  std::string sql_;
   sqlite3_stmt* stmt_ = nullptr;
   int rc_;
   int index_ = 0;
