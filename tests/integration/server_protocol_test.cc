@@ -199,6 +199,54 @@ TEST_F(ProtocolTest, InitialSyncListsFetchesInsertsOnceAndCommits) {
   EXPECT_EQ(r.message_count(), 3u);
 }
 
+// The device destroyed messages while the agent's next session is an
+// initial sync (its END_SESSION reply was lost, say): the list names them,
+// paged from the same offset as the entries, and keeps naming them until
+// the initial sync commits (which drops the action list).
+TEST_F(ProtocolTest, InitialSyncListNamesPendingDestroysPagedWithTheEntries) {
+  Start();
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(fx_.Inject("m" + std::to_string(i), 1000 + i));
+  auto agent = Agent();
+  uint64_t gen = InitialSync(agent.get(), 1);
+  ASSERT_NE(gen, 0u);
+  server::HttpResponse h;
+  for (int i : {0, 1, 3}) {
+    ASSERT_TRUE(
+        fx_.Api("POST", "/v1/messages/" + std::to_string(ids[i]) + "/destroy", "", &h).ok());
+    ASSERT_EQ(h.status, 200) << h.body;
+    (void)Expect<pb::SyncRequest>(agent.get(), 0);
+  }
+  ASSERT_TRUE(fx_.Api("POST", "/v1/messages/" + std::to_string(ids[2]) + "/read", "", &h).ok());
+  (void)Expect<pb::SyncRequest>(agent.get(), 0);
+  EXPECT_GE(Pending(), 3u);
+
+  // Not the server's generation: an initial sync. Pages of 1 entry: three
+  // of them, as many as the longer of the two lists.
+  pb::BeginSessionReply r = Begin(agent.get(), 2, "alice", gen + 1);
+  ASSERT_EQ(r.kind(), pb::SYNC_KIND_INITIAL);
+  std::vector<std::string> entries, destroyed;
+  for (uint32_t offset = 0; offset < 3; ++offset) {
+    pb::ListRequest req;
+    req.set_offset(offset);
+    req.set_limit(1);
+    ASSERT_TRUE(agent->Send(wire::MakeFrame(2, req)).ok());
+    pb::List page = Expect<pb::List>(agent.get(), 2);
+    EXPECT_EQ(page.offset(), offset);
+    EXPECT_EQ(page.total(), 2u);
+    EXPECT_EQ(page.destroyed_total(), 3u);
+    EXPECT_LE(page.destroyed_ids_size(), 1);
+    for (const auto& e : page.entries()) entries.push_back(e.remote_id());
+    for (const auto& d : page.destroyed_ids()) destroyed.push_back(d);
+  }
+  EXPECT_EQ(entries.size(), 2u);
+  EXPECT_EQ(destroyed, (std::vector<std::string>{std::to_string(ids[0]), std::to_string(ids[1]),
+                                                 std::to_string(ids[3])}));
+  uint64_t gen2 = End(agent.get(), 2);
+  EXPECT_NE(gen2, 0u);
+  EXPECT_EQ(Pending(), 0u) << "the initial sync's commit drops the action list";
+}
+
 TEST_F(ProtocolTest, UpdateSyncAcksNacksSwapsAndReplaysTheServerList) {
   Start();
   uint64_t a = fx_.Inject("a", 1000);
