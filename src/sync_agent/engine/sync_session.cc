@@ -402,6 +402,16 @@ void SyncSession::OnFetched(const Frame& frame) {
   LocalOp(OpKind::kAppendLocal, std::move(p), std::move(op));
 }
 
+// A local op of the merge phase, for `p.local` (with its remote id and the
+// state to set, where they apply).
+void SyncSession::MergeOp(OpKind kind, PendingLocal p) {
+  Op op;
+  op.local = p.local;
+  op.message.id = p.remote;
+  op.state = p.state;
+  LocalOp(kind, std::move(p), std::move(op));
+}
+
 void SyncSession::StartMerge() {
   phase_ = Phase::kMerge;
   // Destroyed on the device since the last sync: the pairing stays until
@@ -413,20 +423,14 @@ void SyncSession::StartMerge() {
     p.what = PendingLocal::What::kMergeDestroy;
     p.local = l;
     p.remote = r;
-    Op op;
-    op.local = l;
-    op.message.id = r;
-    LocalOp(OpKind::kDestroyLocal, std::move(p), std::move(op));
+    MergeOp(OpKind::kDestroyLocal, std::move(p));
   }
   for (const auto& [l, state] : plan_.set_local) {
     PendingLocal p;
     p.what = PendingLocal::What::kMergeState;
     p.local = l;
     p.state = state;
-    Op op;
-    op.local = l;
-    op.state = state;
-    LocalOp(OpKind::kSetLocalState, std::move(p), std::move(op));
+    MergeOp(OpKind::kSetLocalState, std::move(p));
   }
   for (const auto& [r, state] : plan_.set_remote) {
     const LocalId* l = map_.FindLocal(r);

@@ -177,6 +177,7 @@ class SyncSession {
 
   void SendFetchBatch(int64_t now_ms);
   void StartMerge();
+  void MergeOp(OpKind kind, PendingLocal p);
   void StartReplay();
   void StartSwap(int64_t now_ms);
   void StartNormalise();
