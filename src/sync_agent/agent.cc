@@ -158,7 +158,8 @@ void Agent::StartSession(const std::string& user, SyncReason reason) {
   LogInfo(user, std::string("session started (") + SyncReasonName(reason) + ")");
   int64_t started = WallMs();
   const bool urgent = reason == SyncReason::kTrigger || reason == SyncReason::kOperator;
-  runner_->Run(user, urgent,
+  const UserRecord* rec = registry_->Find(user);
+  runner_->Run(user, urgent, rec ? rec->quick_token : std::string(),
                [this, user, started](SessionResult r) { SessionDone(user, started, r); });
 }
 
@@ -179,7 +180,9 @@ void Agent::SessionDone(const std::string& user, int64_t started_ms, const Sessi
     LogWarning(user, "session failed: " + r.status.ToString());
   }
   if (registry_->Find(user) != nullptr) {
-    Status s = registry_->RecordSync(user, now, result, r.pending_actions);
+    // Only a session that ended OK vouches for its token.
+    Status s = registry_->RecordSync(user, now, result, r.pending_actions,
+                                     r.status.ok() ? r.quick_token : std::string());
     if (!s.ok()) LogError(user, "cannot record the session: " + s.ToString());
   }
   const Scheduler::UserState* st = scheduler_.Find(user);

@@ -219,7 +219,43 @@ std::string EnvelopeSender(const std::string& user, const std::string& message) 
   return ok ? from : user;
 }
 
+int64_t WallSeconds() {
+  return static_cast<int64_t>(time(nullptr));
+}
+
 }  // namespace
+
+std::string MakeQuickToken(engine::SyncGeneration generation, uint32_t window_size,
+                           const std::string& print, int64_t now_s) {
+  return "v1 gen=" + std::to_string(generation) + " n=" + std::to_string(window_size) +
+         " ts=" + std::to_string(now_s < 0 ? 0 : now_s) + " fp=" + plugin::PercentEncode(print);
+}
+
+bool ParseQuickToken(const std::string& token, int64_t now_s, QuickToken* out, std::string* why) {
+  std::map<std::string, std::string> f;
+  uint64_t g = 0, n = 0, ts = 0;
+  std::string print;
+  if (token.size() > kMaxQuickTokenBytes || !ParseFields(token, &f) || !ParseU64(f["gen"], &g) ||
+      g == 0 || !ParseU64(f["n"], &n) || n == 0 || n > UINT32_MAX || !ParseU64(f["ts"], &ts) ||
+      ts > static_cast<uint64_t>(INT64_MAX) || !f.count("fp") ||
+      !plugin::PercentDecode(f["fp"], &print) || print.empty()) {
+    *why = "unparseable quick token";
+    return false;
+  }
+  const int64_t made = static_cast<int64_t>(ts);
+  // A clock that went back, or a token older than the limit: read the
+  // attributes again (bounds how long a change Dovecot did not see, e.g. a
+  // restored attribute file, can hide).
+  if (made > now_s + 60 || now_s - made > kQuickTokenMaxAgeS) {
+    *why = "quick token expired";
+    return false;
+  }
+  out->generation = g;
+  out->window_size = static_cast<uint32_t>(n);
+  out->print = std::move(print);
+  out->made_s = made;
+  return true;
+}
 
 struct LocalMailbox::Impl {
   LocalMailbox* owner;
@@ -255,6 +291,11 @@ struct LocalMailbox::Impl {
   bool mailbox_touched = false;
   // The snapshot found a quick entry that the next durable write deletes.
   bool quick_to_delete = false;
+  // This session wrote a quick entry (with its generation) and nothing
+  // deleted it since; quick_in_batch: the last DurableEntry's generation
+  // write carries one.
+  bool quick_written = false;
+  bool quick_in_batch = false;
   // The snapshot's own writes, written with the next durable write or
   // before the next mailbox op (at most kMaxDeferred entries).
   MetadataMap deferred;
@@ -517,18 +558,23 @@ struct LocalMailbox::Impl {
     return true;
   }
 
-  // STATUS of `box`: "UIDVALIDITY.UIDNEXT.MESSAGES", "none" for a missing
-  // mailbox. Not HIGHESTMODSEQ: Dovecot raises it for every attribute
-  // write (our own generation too), and an update sync does not look at
-  // flags the plugin did not record anyway.
-  void BoxFingerprint(const std::string& box, std::function<void(const Status&, std::string)> k) {
+  // STATUS of `box`: "UIDVALIDITY.UIDNEXT.MESSAGES" (`weak`, "none" for a
+  // missing mailbox) and its HIGHESTMODSEQ (`modseq`, "" without CONDSTORE).
+  // The weak part leaves HIGHESTMODSEQ out: Dovecot raises it for every
+  // attribute write (our own generation too), and an update sync does not
+  // look at flags the plugin did not record anyway. That same property makes
+  // the modseq part the cheap test of "no attribute changed" (QuickToken).
+  void BoxFingerprint(const std::string& box,
+                      std::function<void(const Status&, std::string, std::string)> k) {
     auto values = std::make_shared<std::map<std::string, uint64_t>>();
+    const bool modseq = client->HasCapability("CONDSTORE");
     imap::CommandBuilder b(client->HasCapability("LITERAL+"));
-    b.Raw("STATUS ").String(box).Raw(" (UIDVALIDITY UIDNEXT MESSAGES)");
-    client->Command(b.Finish(), Guard([box, values, k](const CommandResult& r) {
+    b.Raw("STATUS ").String(box).Raw(modseq ? " (UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ)"
+                                            : " (UIDVALIDITY UIDNEXT MESSAGES)");
+    client->Command(b.Finish(), Guard([box, values, modseq, k](const CommandResult& r) {
                       if (!r.status.ok()) {
-                        if (IsNonexistent(r)) return k(Status::OK(), "none");
-                        return k(Status::Unavailable("STATUS " + box + " failed", r.text), "");
+                        if (IsNonexistent(r)) return k(Status::OK(), "none", "none");
+                        return k(Status::Unavailable("STATUS " + box + " failed", r.text), "", "");
                       }
                       std::string fp;
                       for (const char* item : {"UIDVALIDITY", "UIDNEXT", "MESSAGES"}) {
@@ -536,7 +582,10 @@ struct LocalMailbox::Impl {
                         fp += (fp.empty() ? "" : ".") +
                               (it == values->end() ? std::string("-") : std::to_string(it->second));
                       }
-                      k(Status::OK(), fp);
+                      auto ms = values->find("HIGHESTMODSEQ");
+                      std::string m;
+                      if (modseq && ms != values->end()) m = std::to_string(ms->second);
+                      k(Status::OK(), fp, m);
                     }),
                     [values](const imap::ImapResponse& r) {
                       if (r.name != "STATUS") return false;
@@ -557,10 +606,18 @@ struct LocalMailbox::Impl {
 
   // What the mailbox looks like from outside: INBOX's and Trash's STATUS
   // and the options that decide what is mirrored. Any new, expunged or
-  // moved message changes it, whether the plugin saw the change or not.
-  void Fingerprint(std::function<void(const Status&, std::string)> k) {
+  // moved message changes `weak`, whether the plugin saw the change or not;
+  // `strong` also changes with every flag and attribute change ("" when the
+  // server has no CONDSTORE).
+  struct Print {
+    std::string weak;
+    std::string strong;
+  };
+  using PrintDone = std::function<void(const Status&, Print)>;
+
+  void Fingerprint(PrintDone k) {
     EnsureBoxes([this, k](const Status& s) {
-      if (!s.ok()) return k(s, "");
+      if (!s.ok()) return k(s, {});
       // Dovecot answers STATUS of the selected mailbox from the session's
       // view, which misses mail that arrived behind its back (a maildir
       // file): leave it first, so that STATUS looks at the mailbox itself.
@@ -574,26 +631,60 @@ struct LocalMailbox::Impl {
     });
   }
 
-  void FingerprintBoxes(std::function<void(const Status&, std::string)> k) {
-    BoxFingerprint(kInbox, [this, k](const Status& s2, std::string inbox) {
-      if (!s2.ok()) return k(s2, "");
+  // REQUIRES: no mailbox selected, LIST done (Fingerprint).
+  void FingerprintBoxes(PrintDone k) {
+    BoxFingerprint(kInbox, [this, k](const Status& s2, std::string inbox, std::string inbox_ms) {
+      if (!s2.ok()) return k(s2, {});
       std::string opts = "opts=" + std::to_string(options.max_message_bytes);
       if (!trash_exists || trash == kInbox) {
-        return k(Status::OK(), "inbox=" + inbox + " trash=none " + opts);
+        Print p;
+        p.weak = "inbox=" + inbox + " trash=none " + opts;
+        if (!inbox_ms.empty()) p.strong = p.weak + " modseq=" + inbox_ms;
+        return k(Status::OK(), std::move(p));
       }
-      BoxFingerprint(trash, [this, inbox, opts, k](const Status& s3, std::string t) {
-        if (!s3.ok()) return k(s3, "");
-        k(Status::OK(),
-          "inbox=" + inbox + " trash=" + plugin::PercentEncode(trash) + ":" + t + " " + opts);
+      BoxFingerprint(trash, [this, inbox, inbox_ms, opts, k](const Status& s3, std::string t,
+                                                             std::string t_ms) {
+        if (!s3.ok()) return k(s3, {});
+        Print p;
+        p.weak = "inbox=" + inbox + " trash=" + plugin::PercentEncode(trash) + ":" + t + " " + opts;
+        if (!inbox_ms.empty() && !t_ms.empty())
+          p.strong = p.weak + " modseq=" + inbox_ms + "." + t_ms;
+        k(Status::OK(), std::move(p));
       });
     });
   }
 
   // --- LoadQuick --------------------------------------------------------------
-  void LoadQuick(QuickDone done) {
+  void LoadQuick(const std::string& token, QuickDone done) {
     boxes_known = false;
     selected.clear();
     auto result = std::make_shared<QuickCheck>();
+    // The fingerprint first, before anything is read: a change after it
+    // shows in what is read next, or in the next session's fingerprint.
+    Fingerprint([this, token, result, done](const Status& s, Print now) {
+      if (!s.ok()) return done(s, {});
+      quick_fp = now.weak;
+      QuickToken t;
+      std::string why;
+      if (!token.empty() && ParseQuickToken(token, WallSeconds(), &t, &why) &&
+          !now.strong.empty() && t.print == now.strong) {
+        // Nothing moved in INBOX or Trash since a quick check like this one
+        // found nothing to do, attributes included (each raises INBOX's
+        // HIGHESTMODSEQ): it would find the same now.
+        result->unchanged = true;
+        result->generation = t.generation;
+        result->window_size = t.window_size;
+        result->token = token;
+        result->from_token = true;
+        return done(Status::OK(), *result);
+      }
+      ReadQuickState(std::move(now), result, std::move(done));
+    });
+  }
+
+  // The quick check's attribute part: the generation, the quick entry and
+  // the action list (none), against `now` (taken just before).
+  void ReadQuickState(Print now, std::shared_ptr<QuickCheck> result, QuickDone done) {
     auto no = [result, done](std::string why) {
       result->unchanged = false;
       result->why = std::move(why);
@@ -601,7 +692,7 @@ struct LocalMailbox::Impl {
     };
     client->GetMetadata(
         "", {kGenerationEntry, kQuickEntry, kRoot + "/action"}, true,
-        Guard([this, result, no, done](const CommandResult& r, MetadataMap&& md) {
+        Guard([this, now, result, no, done](const CommandResult& r, MetadataMap&& md) {
           if (!r.status.ok()) return done(Status::Unavailable("GETMETADATA failed", r.text), {});
           for (const auto& [key, value] : md) {
             if (key.rfind(kActionPrefix, 0) == 0 && value) return no("action entries to replay");
@@ -623,15 +714,20 @@ struct LocalMailbox::Impl {
           result->window_size = static_cast<uint32_t>(n);
           std::string stored;
           if (!plugin::PercentDecode(f["fp"], &stored)) return no("unparseable quick entry");
-          Fingerprint([this, result, stored, no, done](const Status& s, std::string now) {
-            if (!s.ok()) return done(s, {});
-            quick_fp = now;
-            if (now != stored) {
-              // `stored` comes from an attribute: bounded and escaped.
-              return no("the mailbox changed (" + EscapeForLog(stored, 300) + " -> " +
-                        EscapeForLog(now, 300) + ")");
+          if (now.weak != stored) {
+            // `stored` comes from an attribute: bounded and escaped.
+            return no("the mailbox changed (" + EscapeForLog(stored, 300) + " -> " +
+                      EscapeForLog(now.weak, 300) + ")");
+          }
+          result->unchanged = true;
+          if (now.strong.empty()) return done(Status::OK(), *result);
+          // A token for the next check, if nothing moved while we read: the
+          // same STATUS again (no LIST, nothing selected).
+          FingerprintBoxes([result, now, done](const Status& s, Print again) {
+            if (s.ok() && again.strong == now.strong) {
+              result->token = MakeQuickToken(result->generation, result->window_size, now.strong,
+                                             WallSeconds());
             }
-            result->unchanged = true;
             done(Status::OK(), *result);
           });
         }));
@@ -690,7 +786,9 @@ struct LocalMailbox::Impl {
     // The quick check's, if this session took one: everything below is read
     // after it.
     auto fingerprint = [this](std::function<void(const Status&, std::string)> k) {
-      if (quick_fp.empty()) return Fingerprint(std::move(k));
+      if (quick_fp.empty()) {
+        return Fingerprint([k](const Status& s, Print p) { k(s, std::move(p.weak)); });
+      }
       std::string fp = std::move(quick_fp);
       quick_fp.clear();
       k(Status::OK(), std::move(fp));
@@ -1025,6 +1123,7 @@ struct LocalMailbox::Impl {
         }
         (*m)[kGenerationEntry] = v;
         (*m)[kQuickEntry] = QuickValue(op.generation);
+        quick_in_batch = (*m)[kQuickEntry].has_value();
         return Status::OK();
       }
       default: return Status::InvalidArgument("not a durable op");
@@ -1040,16 +1139,20 @@ struct LocalMailbox::Impl {
     auto list = std::make_shared<std::vector<MetadataMap>>();
     if (!deferred.empty()) list->push_back(deferred);
     if (quick_to_delete) list->push_back(MetadataMap{{kQuickEntry, std::nullopt}});
+    std::optional<bool> quick;  // set when the batch writes the generation
     for (const Op& op : ops) {
       MetadataMap m;
       Status s = DurableEntry(op, &m);
       if (!s.ok()) return fin(s, LocalId());
+      if (op.kind == OpKind::kSetGeneration) quick = quick_in_batch;
       list->push_back(std::move(m));
     }
-    SetMetaSequence(list, 0, [this, fin](const Status& s) {
+    if (quick_to_delete || quick) quick_written = false;  // until it is written
+    SetMetaSequence(list, 0, [this, quick, fin](const Status& s) {
       if (s.ok()) {
         quick_to_delete = false;
         deferred.clear();
+        if (quick) quick_written = *quick;
       }
       fin(s, LocalId());
     });
@@ -1403,8 +1506,12 @@ void LocalMailbox::LoadSnapshot(LoadDone done) {
   impl_->LoadSnapshot(std::move(done));
 }
 
-void LocalMailbox::LoadQuick(QuickDone done) {
-  impl_->LoadQuick(std::move(done));
+void LocalMailbox::LoadQuick(const std::string& token, QuickDone done) {
+  impl_->LoadQuick(token, std::move(done));
+}
+
+bool LocalMailbox::wrote_quick_entry() const {
+  return impl_->quick_written;
 }
 
 void LocalMailbox::set_remote_window(uint32_t n) {

@@ -60,7 +60,39 @@ struct QuickCheck {
   engine::SyncGeneration generation = 0;
   uint32_t window_size = 0;  // that session's N
   std::string why;           // when not unchanged (for the debug log)
+  // When unchanged: a quick token for the next check (QuickToken), or ""
+  // when none could be made (no CONDSTORE, or the mailbox moved while it
+  // was read). from_token: the check took the given token's word and read
+  // no attribute.
+  std::string token;
+  bool from_token = false;
 };
+
+// The quick token: what a quick check that found nothing to do saw, kept by
+// the agent (UserRegistry) so that the next check of the user can skip
+// reading the attributes. Dovecot's file dict reads its whole file (every
+// id-map entry) in a new IMAP process to answer even one GETMETADATA; a
+// STATUS does not. `print` is INBOX's and Trash's STATUS with
+// HIGHESTMODSEQ, which moves with every flag change and every attribute
+// write (an action recorded by the plugin, our own writes): while it is
+// the same, the attributes are too, and the check would find the same.
+// Value: `v1 gen=<g> n=<N> ts=<unix s> fp=<percent-encoded print>`.
+struct QuickToken {
+  engine::SyncGeneration generation = 0;
+  uint32_t window_size = 0;
+  std::string print;
+  int64_t made_s = 0;
+};
+constexpr size_t kMaxQuickTokenBytes = 1024;
+// A token is taken at its word for an hour at most: then the attributes
+// are read again (a change Dovecot did not see, e.g. an attribute file
+// restored from a backup, cannot hide longer than that).
+constexpr int64_t kQuickTokenMaxAgeS = 3600;
+std::string MakeQuickToken(engine::SyncGeneration generation, uint32_t window_size,
+                           const std::string& print, int64_t now_s);
+// False (and `why`) when `token` is malformed, over kMaxQuickTokenBytes,
+// or older than kQuickTokenMaxAgeS (or from the future) at `now_s`.
+bool ParseQuickToken(const std::string& token, int64_t now_s, QuickToken* out, std::string* why);
 
 class LocalMailbox {
  public:
@@ -94,8 +126,15 @@ class LocalMailbox {
   // (only when it ended OK without changing the mailbox), whose fingerprint
   // must equal the mailbox's now. A failed command is an error; anything
   // else that rules the quick path out is `why`.
+  // With a `token` (QuickToken) that matches the mailbox's STATUS now, no
+  // attribute is read at all. Run again at the end of a session that wrote
+  // a quick entry, it makes the token for the next session.
   using QuickDone = std::function<void(const Status&, QuickCheck)>;
-  void LoadQuick(QuickDone done);
+  void LoadQuick(const std::string& token, QuickDone done);
+
+  // The session wrote a quick entry with its generation (ApplyDurable) and
+  // nothing deleted it since.
+  bool wrote_quick_entry() const;
 
   // The session's remote window N (from the server): the quick entry
   // records it, and a later quick check needs the same N.

@@ -140,49 +140,50 @@ SessionRunner::~SessionRunner() {
   running.clear();
 }
 
-void SessionRunner::Run(const std::string& user, bool urgent,
+void SessionRunner::Run(const std::string& user, bool urgent, const std::string& quick_token,
                         std::function<void(SessionResult)> done) {
   ++active_;
   auto finish = [this, done](SessionResult r) {
     --active_;
     done(std::move(r));
   };
-  pool_->Acquire(user,
-                 [this, user, urgent, finish](const Status& s, std::unique_ptr<ImapClient> client) {
-                   if (destroying_) return;
-                   if (!s.ok()) {
-                     SessionResult r;
-                     r.status = s;
-                     finish(std::move(r));
-                     return;
-                   }
-                   const uint64_t id = next_id_++;
-                   Running& run = running_[id];
-                   run.client = std::move(client);
-                   SyncDriverOptions options = options_;
-                   options.reconnect_now = urgent;
-                   run.driver = std::make_unique<SyncDriver>(
-                       base_, protocol_, remote_, run.client.get(), submitter_, user, options,
-                       [this, id, user, finish](SessionResult r) {
-                         auto node = running_.extract(id);
-                         if (destroying_ || node.empty()) return;
-                         Running& done_run = node.mapped();
-                         // A connection that is still healthy goes back to the pool; one
-                         // that failed is dropped with `node`. So is the connection of a
-                         // session that failed while the server was reachable (it failed
-                         // on our side, e.g. NO [OVERQUOTA]): Dovecot reads the user's
-                         // settings at login, and a fix there (a raised quota) must not
-                         // be hidden by a pooled login (tests/fault/store_fault_test.cc).
-                         const bool local_failure =
-                             !r.status.ok() && protocol_ != nullptr && protocol_->handshake_done();
-                         if (!local_failure && done_run.client && done_run.client->connected() &&
-                             done_run.client->in_flight() == 0 && done_run.client->pending() == 0) {
-                           pool_->Release(user, std::move(done_run.client));
-                         }
-                         finish(std::move(r));
-                       });
-                   run.driver->Start();
-                 });
+  pool_->Acquire(user, [this, user, urgent, quick_token, finish](
+                           const Status& s, std::unique_ptr<ImapClient> client) {
+    if (destroying_) return;
+    if (!s.ok()) {
+      SessionResult r;
+      r.status = s;
+      finish(std::move(r));
+      return;
+    }
+    const uint64_t id = next_id_++;
+    Running& run = running_[id];
+    run.client = std::move(client);
+    SyncDriverOptions options = options_;
+    options.reconnect_now = urgent;
+    options.quick_token = quick_token;
+    run.driver = std::make_unique<SyncDriver>(
+        base_, protocol_, remote_, run.client.get(), submitter_, user, options,
+        [this, id, user, finish](SessionResult r) {
+          auto node = running_.extract(id);
+          if (destroying_ || node.empty()) return;
+          Running& done_run = node.mapped();
+          // A connection that is still healthy goes back to the pool; one
+          // that failed is dropped with `node`. So is the connection of a
+          // session that failed while the server was reachable (it failed
+          // on our side, e.g. NO [OVERQUOTA]): Dovecot reads the user's
+          // settings at login, and a fix there (a raised quota) must not
+          // be hidden by a pooled login (tests/fault/store_fault_test.cc).
+          const bool local_failure =
+              !r.status.ok() && protocol_ != nullptr && protocol_->handshake_done();
+          if (!local_failure && done_run.client && done_run.client->connected() &&
+              done_run.client->in_flight() == 0 && done_run.client->pending() == 0) {
+            pool_->Release(user, std::move(done_run.client));
+          }
+          finish(std::move(r));
+        });
+    run.driver->Start();
+  });
 }
 
 }  // namespace mobilesync::agent

@@ -101,7 +101,9 @@ class SessionRunner {
   // `done` runs exactly once, from the loop.
   // `urgent`: someone waits for this session (trigger, operator): reconnect
   // to the server at once if needed.
-  void Run(const std::string& user, bool urgent, std::function<void(SessionResult)> done);
+  // `quick_token`: the user's token from its last session (SyncDriverOptions).
+  void Run(const std::string& user, bool urgent, const std::string& quick_token,
+           std::function<void(SessionResult)> done);
   size_t active() const { return active_; }
 
  private:

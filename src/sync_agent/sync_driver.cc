@@ -70,7 +70,7 @@ void SyncDriver::Start() {
     return;
   }
   std::weak_ptr<bool> alive = alive_;
-  mailbox_->LoadQuick([this, alive](const Status& s, QuickCheck q) {
+  mailbox_->LoadQuick(options_.quick_token, [this, alive](const Status& s, QuickCheck q) {
     if (alive.expired()) return;
     if (!s.ok()) return EndEarly(s);
     if (!q.unchanged) {
@@ -78,6 +78,8 @@ void SyncDriver::Start() {
       LoadSnapshot();
       return;
     }
+    if (q.from_token) LogDebug(user_, "quick check: unchanged since the quick token");
+    result_.quick_token = q.token;  // if the session ends with no change
     quick_ = q;
     probing_ = true;
     generation_ = q.generation;
@@ -605,6 +607,25 @@ void SyncDriver::MaybeFinish() {
   if (!durable_.empty()) {
     FlushDurable();  // its callback comes back here
     return;
+  }
+  if (!sealed_ && !result_.no_change) {
+    sealed_ = true;
+    result_.quick_token.clear();
+    if (!failed_ && mailbox_ && mailbox_->wrote_quick_entry()) {
+      // The session left a quick entry: the quick check that the next
+      // session would run, run now on the connection we have (the dict is
+      // loaded), gives the token that lets the next one skip the attributes.
+      busy_ = true;
+      std::weak_ptr<bool> alive = alive_;
+      mailbox_->LoadQuick("", [this, alive](const Status& s, QuickCheck q) {
+        if (alive.expired()) return;
+        busy_ = false;
+        if (s.ok() && q.unchanged) result_.quick_token = q.token;
+        if (!s.ok()) LogDebug(user_, "no quick token: " + s.ToString());
+        MaybeFinish();
+      });
+      return;
+    }
   }
   finished_ = true;
   evtimer_del(timer_.get());

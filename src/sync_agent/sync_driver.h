@@ -54,6 +54,11 @@ struct SessionResult {
   // The quick check found nothing to do on either side: the session ended
   // right after BEGIN_SESSION_REPLY, nothing changed.
   bool no_change = false;
+  // The quick token for the user's next session (LocalMailbox QuickToken):
+  // made when the session ended OK and a quick check at its end found
+  // nothing to do, or kept from SyncDriverOptions when it was taken at its
+  // word; "" otherwise (the user's old token must then be forgotten).
+  std::string quick_token;
 };
 
 struct SyncDriverOptions {
@@ -69,6 +74,8 @@ struct SyncDriverOptions {
   // nothing to do on either side then reads neither the id map nor the
   // mailbox's message list.
   bool quick_check = true;
+  // The user's quick token from the last session ("" for none).
+  std::string quick_token;
 };
 
 class SyncDriver : public SessionListener {
@@ -158,6 +165,7 @@ class SyncDriver : public SessionListener {
   std::map<engine::LocalId, std::string> prefetched_;
   std::deque<Event> events_;
   bool busy_ = false;          // an asynchronous op is being carried out
+  bool sealed_ = false;        // MaybeFinish decided on the quick token
   bool engine_done_ = false;   // the engine emitted kDone OK
   bool end_sent_ = false;      // our END_SESSION{OK} is out
   bool server_ended_ = false;  // the server's END_SESSION arrived

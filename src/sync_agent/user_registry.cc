@@ -5,6 +5,8 @@
 #include <ctime>
 #include <set>
 
+#include "sync_agent/local_mailbox.h"
+
 namespace mobilesync::agent {
 namespace {
 
@@ -83,16 +85,31 @@ Status UserRegistry::Open(const std::string& path, std::unique_ptr<UserRegistry>
         " enabled_at INTEGER NOT NULL DEFAULT 0,"
         " last_sync INTEGER NOT NULL DEFAULT 0,"
         " last_result TEXT NOT NULL DEFAULT '',"
-        " pending_actions INTEGER NOT NULL DEFAULT -1)");
+        " pending_actions INTEGER NOT NULL DEFAULT -1,"
+        " quick_token TEXT NOT NULL DEFAULT '')");
+  if (s.ok()) s = r->AddColumnIfMissing("quick_token", "TEXT NOT NULL DEFAULT ''");
   if (s.ok()) s = r->Load();
   if (!s.ok()) return s;
   *out = std::move(r);
   return Status::OK();
 }
 
+// A registry written by an older agent lacks the columns added since.
+Status UserRegistry::AddColumnIfMissing(const char* name, const char* decl) {
+  Stmt info(db_, "SELECT 1 FROM pragma_table_info('users') WHERE name = ?");
+  if (!info.ok()) return Status::IOError("sqlite: " + path_, sqlite3_errmsg(db_));
+  info.Text(1, name);
+  int rc = sqlite3_step(info.get());
+  if (rc == SQLITE_ROW) return Status::OK();
+  if (rc != SQLITE_DONE) return Status::IOError("sqlite: " + path_, sqlite3_errmsg(db_));
+  const std::string sql = std::string("ALTER TABLE users ADD COLUMN ") + name + " " + decl;
+  return Exec(sql.c_str());
+}
+
 Status UserRegistry::Load() {
   Stmt st(db_,
-          "SELECT name, source, enabled_at, last_sync, last_result, pending_actions FROM users");
+          "SELECT name, source, enabled_at, last_sync, last_result, pending_actions, quick_token"
+          " FROM users");
   if (!st.ok()) return Status::IOError("sqlite: " + path_, sqlite3_errmsg(db_));
   int rc;
   while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
@@ -103,6 +120,10 @@ Status UserRegistry::Load() {
     u.last_sync_ms = sqlite3_column_int64(st.get(), 3);
     u.last_result = Column(st.get(), 4);
     u.pending_actions = sqlite3_column_int64(st.get(), 5);
+    u.quick_token = Column(st.get(), 6);
+    // A cache the agent wrote itself; bounded all the same (the session
+    // parses it again and ignores what it cannot use).
+    if (u.quick_token.size() > kMaxQuickTokenBytes) u.quick_token.clear();
     users_[u.name] = std::move(u);
   }
   if (rc != SQLITE_DONE) return Status::IOError("sqlite: reading " + path_, sqlite3_errmsg(db_));
@@ -159,21 +180,25 @@ Status UserRegistry::Disable(const std::string& name) {
   return s;
 }
 
-Status UserRegistry::RecordSync(const std::string& name, int64_t when_ms,
-                                const std::string& result, int64_t pending_actions) {
+Status UserRegistry::RecordSync(const std::string& name, int64_t when_ms, const std::string& result,
+                                int64_t pending_actions, const std::string& quick_token) {
   auto it = users_.find(name);
   if (it == users_.end()) return Status::NotFound("user is not enabled", name);
+  const std::string token = quick_token.size() > kMaxQuickTokenBytes ? "" : quick_token;
   Stmt st(db_,
-          "UPDATE users SET last_sync = ?, last_result = ?, pending_actions = ? WHERE name = ?");
+          "UPDATE users SET last_sync = ?, last_result = ?, pending_actions = ?, quick_token = ?"
+          " WHERE name = ?");
   st.Int(1, when_ms);
   st.Text(2, result);
   st.Int(3, pending_actions);
-  st.Text(4, name);
+  st.Text(4, token);
+  st.Text(5, name);
   Status s = st.Done("sqlite: recording a sync");
   if (!s.ok()) return s;
   it->second.last_sync_ms = when_ms;
   it->second.last_result = result;
   it->second.pending_actions = pending_actions;
+  it->second.quick_token = token;
   return Status::OK();
 }
 

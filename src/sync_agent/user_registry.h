@@ -9,7 +9,11 @@
 //         last_sync INTEGER,      -- unix milliseconds of the last finished
 //                                 -- session, 0 = never
 //         last_result TEXT,       -- "ok" or the failure, for status
-//         pending_actions INTEGER)-- actions the plugin had queued, -1 unknown
+//         pending_actions INTEGER,-- actions the plugin had queued, -1 unknown
+//         quick_token TEXT)       -- the last session's quick token, "" none
+//                                 -- (LocalMailbox QuickToken: a cache; a
+//                                 -- lost or stale one costs one attribute
+//                                 -- read, never a missed change)
 // Everything is mirrored in memory (a few hundred bytes per user): status
 // and the scheduler never query the database.
 #ifndef MOBILESYNC_SYNC_AGENT_USER_REGISTRY_H_
@@ -34,6 +38,7 @@ struct UserRecord {
   int64_t last_sync_ms = 0;
   std::string last_result;
   int64_t pending_actions = -1;
+  std::string quick_token;
 };
 
 class UserRegistry {
@@ -43,8 +48,7 @@ class UserRegistry {
   UserRegistry& operator=(const UserRegistry&) = delete;
 
   // Opens (creating if needed) the database at `path` and loads it.
-  [[nodiscard]] static Status Open(const std::string& path,
-                                   std::unique_ptr<UserRegistry>* out);
+  [[nodiscard]] static Status Open(const std::string& path, std::unique_ptr<UserRegistry>* out);
 
   // Adds the users not yet enabled, in one transaction. *added (optional)
   // gets the names that were new. REQUIRES: names validated.
@@ -52,9 +56,11 @@ class UserRegistry {
                               std::vector<std::string>* added);
   // NotFound if the user was not enabled.
   [[nodiscard]] Status Disable(const std::string& name);
-  // Records the outcome of a session. NotFound if the user is not enabled.
+  // Records the outcome of a session and the user's quick token ("" for
+  // none). NotFound if the user is not enabled.
   [[nodiscard]] Status RecordSync(const std::string& name, int64_t when_ms,
-                                  const std::string& result, int64_t pending_actions);
+                                  const std::string& result, int64_t pending_actions,
+                                  const std::string& quick_token = "");
 
   const UserRecord* Find(const std::string& name) const;
   const std::map<std::string, UserRecord>& users() const { return users_; }
@@ -64,6 +70,7 @@ class UserRegistry {
   UserRegistry() = default;
   [[nodiscard]] Status Exec(const char* sql);
   [[nodiscard]] Status Load();
+  [[nodiscard]] Status AddColumnIfMissing(const char* name, const char* decl);
 
   sqlite3* db_ = nullptr;
   std::string path_;

@@ -562,6 +562,9 @@ TEST_F(E2eSync, NoChangeSessionEndsEarlyButNoChangeIsMissed) {
   EXPECT_NE(sys_.ServerLog().substr(server_offset).find("sync completed: nothing to do"),
             std::string::npos)
       << sys_.ServerLog().substr(server_offset);
+  // The session before left a quick token: this one read no attribute.
+  EXPECT_NE(log.find("user=alice: quick check: unchanged since the quick token"), std::string::npos)
+      << log;
 
   // Behind the plugin's back: straight into the maildir.
   const std::string maildir = sys_.dovecot().dir() + "/home/alice/Maildir";

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <map>
 #include <memory>
 
@@ -69,7 +70,7 @@ class LocalMailboxTest : public ::testing::Test {
     dovecot_ = new DovecotInstance();
     DovecotOptions o;
     for (const char* u : {"load", "resync", "ops", "entries", "submit", "subfail", "smtp",
-                          "timeout", "restore", "batch", "moved"}) {
+                          "timeout", "restore", "batch", "moved", "quick"}) {
       o.users.push_back({u, "pw", "userdb_mobilesync_enabled=yes"});
     }
     o.plugin_settings = "mobilesync_agent_socket = " + sock_dir_->path() + "/agent.sock\n";
@@ -133,6 +134,20 @@ class LocalMailboxTest : public ::testing::Test {
     });
     EXPECT_TRUE(RunUntil(base_.get(), [&] { return done; }));
     EXPECT_TRUE(out.status.ok()) << out.status.ToString();
+    return out;
+  }
+
+  QuickCheck Quick(const std::string& token) {
+    QuickCheck out;
+    Status st;
+    bool done = false;
+    box_->LoadQuick(token, [&](const Status& s, QuickCheck q) {
+      st = s;
+      out = std::move(q);
+      done = true;
+    });
+    EXPECT_TRUE(RunUntil(base_.get(), [&] { return done; }));
+    EXPECT_TRUE(st.ok()) << st.ToString();
     return out;
   }
 
@@ -517,6 +532,132 @@ TEST_F(LocalMailboxTest, ActionEntriesAndGeneration) {
   ASSERT_TRUE(Apply(gen).status.ok());
   EXPECT_EQ(Attributes().count(std::string(kRoot) + "/generation"), 0u);
   EXPECT_EQ(Load().snap.generation, 0u);
+}
+
+// The quick token (QuickToken): a session that wrote its quick entry gets a
+// token from the quick check at its end; the next check takes the token's
+// word without reading an attribute while INBOX's and Trash's STATUS,
+// HIGHESTMODSEQ included, stay the same. An attribute written by another
+// process (nothing else changed: the premise that every attribute write
+// moves INBOX's HIGHESTMODSEQ, on the real Dovecot), a delivery, a flag
+// change by the user, an expired or a damaged token all send the check back
+// to the attributes, which then say what really changed.
+TEST_F(LocalMailboxTest, QuickTokenHoldsUntilAnythingMoves) {
+  ASSERT_TRUE(dovecot_->Deliver("quick", MakeTestMessage("q1", "one")).ok());
+  Open("quick");
+  box_->set_server_name("srv");
+  Loaded l = Load();
+  ASSERT_EQ(l.snap.actions.size(), 1u);  // the delivery
+  Op del;
+  del.kind = OpKind::kDeleteActionEntry;
+  del.seq = 1;
+  ASSERT_TRUE(Apply(del).status.ok());
+  EXPECT_FALSE(box_->wrote_quick_entry());
+  box_->set_remote_window(25);
+  Op gen;
+  gen.kind = OpKind::kSetGeneration;
+  gen.generation = 7;
+  ASSERT_TRUE(Apply(gen).status.ok());
+  ASSERT_TRUE(box_->wrote_quick_entry());
+
+  // The check at the session's end: from the attributes, with a token.
+  QuickCheck sealed = Quick("");
+  ASSERT_TRUE(sealed.unchanged) << sealed.why;
+  EXPECT_FALSE(sealed.from_token);
+  EXPECT_EQ(sealed.generation, 7u);
+  EXPECT_EQ(sealed.window_size, 25u);
+  ASSERT_FALSE(sealed.token.empty());
+  QuickToken t;
+  std::string why;
+  ASSERT_TRUE(ParseQuickToken(sealed.token, time(nullptr), &t, &why)) << why;
+  EXPECT_EQ(t.generation, 7u);
+  EXPECT_EQ(t.window_size, 25u);
+
+  // The next session (a new connection, a new Dovecot process).
+  Open("quick");
+  QuickCheck q = Quick(sealed.token);
+  ASSERT_TRUE(q.unchanged) << q.why;
+  EXPECT_TRUE(q.from_token);
+  EXPECT_EQ(q.generation, 7u);
+  EXPECT_EQ(q.window_size, 25u);
+  EXPECT_EQ(q.token, sealed.token);
+
+  // An action entry written by another process, and nothing else.
+  const std::string entry = "action/00000000000000ff-00000001-00000001";
+  ASSERT_TRUE(dovecot_->Deliver("quick", MakeTestMessage("q2", "two")).ok());
+  Open("quick");
+  box_->set_server_name("srv");
+  box_->set_remote_window(25);
+  l = Load();
+  ASSERT_EQ(l.snap.actions.size(), 1u);
+  // (a state with no entry again, sealed anew: the delivery moved UIDNEXT)
+  ASSERT_TRUE(Apply(del).status.ok());
+  ASSERT_TRUE(Apply(gen).status.ok());
+  sealed = Quick("");
+  ASSERT_TRUE(sealed.unchanged) << sealed.why;
+  ASSERT_FALSE(sealed.token.empty());
+  SetAttribute(entry, "v1 kind=read box=INBOX uidvalidity=1 uid=1 guid= ts=255");
+  Open("quick");
+  q = Quick(sealed.token);
+  EXPECT_FALSE(q.unchanged);
+  EXPECT_FALSE(q.from_token);
+  EXPECT_EQ(q.why, "action entries to replay");
+
+  // Gone again: the old token no longer matches (HIGHESTMODSEQ moved on),
+  // the attributes say nothing is to be done, and a new token is made.
+  UserCmd("SETMETADATA \"\" (" + std::string(kRoot) + "/" + entry + " NIL)");
+  q = Quick(sealed.token);
+  ASSERT_TRUE(q.unchanged) << q.why;
+  EXPECT_FALSE(q.from_token);
+  ASSERT_FALSE(q.token.empty());
+  EXPECT_NE(q.token, sealed.token);
+  const std::string fresh = q.token;
+  EXPECT_TRUE(Quick(fresh).from_token);
+
+  // A flag change by the user (recorded by the plugin) moves it too.
+  UserSession({"SELECT INBOX", "UID STORE 1:* +FLAGS (\\Flagged)"});
+  q = Quick(fresh);
+  EXPECT_FALSE(q.from_token);
+
+  // An expired token, a damaged one, one from the future: not taken.
+  std::string fp = plugin::PercentEncode(t.print);
+  for (const std::string& bad :
+       {MakeQuickToken(7, 25, t.print, time(nullptr) - kQuickTokenMaxAgeS - 10),
+        MakeQuickToken(7, 25, t.print, time(nullptr) + 3600), std::string("v1 gen=7 n=25"),
+        std::string("v2 gen=7 n=25 ts=1 fp=") + fp, std::string("garbage")}) {
+    EXPECT_FALSE(ParseQuickToken(bad, time(nullptr), &t, &why)) << bad;
+    EXPECT_FALSE(Quick(bad).from_token) << bad;
+  }
+}
+
+// The token's own format: round trip, bounds, every required field.
+TEST(QuickToken, RoundTripAndBounds) {
+  const int64_t now = 1800000000;
+  const std::string print = "inbox=1.2.3 trash=Trash:4.5.6 opts=99 modseq=7.8";
+  QuickToken t;
+  std::string why;
+  ASSERT_TRUE(ParseQuickToken(MakeQuickToken(42, 100, print, now - 5), now, &t, &why)) << why;
+  EXPECT_EQ(t.generation, 42u);
+  EXPECT_EQ(t.window_size, 100u);
+  EXPECT_EQ(t.print, print);
+  EXPECT_EQ(t.made_s, now - 5);
+  EXPECT_TRUE(ParseQuickToken(MakeQuickToken(1, 1, "x", now - kQuickTokenMaxAgeS), now, &t, &why));
+  for (const std::string& bad : {
+           MakeQuickToken(0, 100, print, now),  // generation 0: never synced
+           MakeQuickToken(1, 0, print, now),    // no window
+           MakeQuickToken(1, 1, "", now),       // no fingerprint
+           MakeQuickToken(1, 1, print, now - kQuickTokenMaxAgeS - 1),
+           MakeQuickToken(1, 1, print, now + 61),
+           std::string("v1 gen=1 n=4294967296 ts=1800000000 fp=x"),
+           std::string("v1 gen=01 n=1 ts=1800000000 fp=x"),
+           std::string("v1 gen=1 n=1 ts=1800000000 fp=%zz"),
+           std::string("v1 gen=1 gen=1 n=1 ts=1800000000 fp=x"),
+           std::string("v1 gen=1 n=1 ts=1800000000 fp=") + std::string(kMaxQuickTokenBytes, 'x'),
+           std::string(""),
+       }) {
+    EXPECT_FALSE(ParseQuickToken(bad, now, &t, &why)) << bad;
+    EXPECT_FALSE(why.empty());
+  }
 }
 
 // Durable ops in one SETMETADATA: all written, in order (a later op on the

@@ -3,9 +3,11 @@
 #include "sync_agent/user_registry.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "harness/temp_dir.h"
 #include "sync_agent/control_server.h"
+#include "sync_agent/local_mailbox.h"
 
 namespace mobilesync::agent {
 namespace {
@@ -40,6 +42,50 @@ TEST(UserRegistry, EnabledUsersSurviveAReopen) {
   EXPECT_EQ(r->Find("carol")->source, "userdb");
   EXPECT_EQ(r->Find("carol")->pending_actions, -1);
   EXPECT_EQ(r->Find("bob"), nullptr);
+}
+
+// The quick token is kept across a restart, replaced by each session's, and
+// a registry written before the column existed gains it on open.
+TEST(UserRegistry, QuickTokenSurvivesAReopenAndOldRegistriesGainIt) {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("agent.db");
+  {
+    // The table as an older agent made it, with one user.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_exec(db,
+                     "CREATE TABLE users (name TEXT PRIMARY KEY NOT NULL,"
+                     " source TEXT NOT NULL DEFAULT '', enabled_at INTEGER NOT NULL DEFAULT 0,"
+                     " last_sync INTEGER NOT NULL DEFAULT 0,"
+                     " last_result TEXT NOT NULL DEFAULT '',"
+                     " pending_actions INTEGER NOT NULL DEFAULT -1);"
+                     "INSERT INTO users(name, source) VALUES('old', 'ctl');",
+                     nullptr, nullptr, nullptr),
+        SQLITE_OK);
+    sqlite3_close(db);
+  }
+  {
+    std::unique_ptr<UserRegistry> r;
+    Status s = UserRegistry::Open(path, &r);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    ASSERT_NE(r->Find("old"), nullptr);
+    EXPECT_EQ(r->Find("old")->quick_token, "");
+    ASSERT_TRUE(r->RecordSync("old", 5, "ok", 0, "v1 gen=1 n=2 ts=3 fp=x").ok());
+    EXPECT_EQ(r->Find("old")->quick_token, "v1 gen=1 n=2 ts=3 fp=x");
+    // Over the bound: not kept.
+    ASSERT_TRUE(r->RecordSync("old", 6, "ok", 0, std::string(kMaxQuickTokenBytes + 1, 'x')).ok());
+    EXPECT_EQ(r->Find("old")->quick_token, "");
+    ASSERT_TRUE(r->RecordSync("old", 7, "ok", 0, "v1 gen=2 n=2 ts=3 fp=y").ok());
+  }
+  std::unique_ptr<UserRegistry> r;
+  ASSERT_TRUE(UserRegistry::Open(path, &r).ok());
+  ASSERT_NE(r->Find("old"), nullptr);
+  EXPECT_EQ(r->Find("old")->quick_token, "v1 gen=2 n=2 ts=3 fp=y");
+  EXPECT_EQ(r->Find("old")->last_sync_ms, 7);
+  // A session without a token clears it.
+  ASSERT_TRUE(r->RecordSync("old", 8, "ok", 0).ok());
+  EXPECT_EQ(r->Find("old")->quick_token, "");
 }
 
 TEST(UserRegistry, TenThousandUsersInOneBatch) {
