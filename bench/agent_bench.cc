@@ -31,6 +31,9 @@
 //
 // Usage: agent_bench [USERS] [IDLE_SECONDS] [MAIL_USERS]  (10000 20 1000;
 // MAIL_USERS 0 skips step 4). `agent_bench 1000 10` is a quick check.
+// AGENT_BENCH_DOVECOT_REUSE=1 in the environment runs Dovecot's imap-login
+// and imap services with process reuse (service_count 0), to tell how much
+// of Dovecot's cost per session is process creation.
 // Build without sanitizers (see bench/RESULTS.md for the commands).
 #include <poll.h>
 #include <sys/socket.h>
@@ -296,6 +299,16 @@ int Run(int argc, char** argv) {
   o.imap_timeout = "60s";
   o.max_sessions = 16;
   o.log_level = "warning";
+  const char* reuse = getenv("AGENT_BENCH_DOVECOT_REUSE");
+  if (reuse != nullptr && strcmp(reuse, "1") == 0) {
+    // One imap process per connection at a time (client_limit 1), but
+    // reused for the next one; enough of them for max_sessions plus the
+    // agent's imap_max_idle pooled connections.
+    o.dovecot_extra_config =
+        "service imap-login {\n  service_count = 0\n}\n"
+        "service imap {\n  service_count = 0\n  process_limit = 128\n}\n";
+  }
+  printf("dovecot_process_reuse: %s\n", o.dovecot_extra_config.empty() ? "no" : "yes");
   MobilesyncSystem sys;
   double t0 = Now();
   Status s = sys.Start(o);
