@@ -299,6 +299,8 @@ int Run(int argc, char** argv) {
   o.imap_timeout = "60s";
   o.max_sessions = 16;
   o.log_level = "warning";
+  // The server provisions every user at start: allow ~10 ms each.
+  o.start_timeout = milliseconds(20000 + 10 * static_cast<int64_t>(users));
   const char* reuse = getenv("AGENT_BENCH_DOVECOT_REUSE");
   if (reuse != nullptr && strcmp(reuse, "1") == 0) {
     // One imap process per connection at a time (client_limit 1), but

@@ -203,12 +203,14 @@ Status MobilesyncSystem::StartServer() {
   // level that line is not logged, so the device API port is probed instead
   // (a connection closed without a request is not logged either).
   const bool verbose = LogsReadiness();
-  if (!WaitFor([&] {
-        if (!server_.running()) return true;
-        if (verbose) return ServerLog().find("started (listen", offset) != std::string::npos;
-        LineSocket probe;
-        return probe.Connect("127.0.0.1", api_port_, 1000).ok();
-      })) {
+  if (!WaitFor(
+          [&] {
+            if (!server_.running()) return true;
+            if (verbose) return ServerLog().find("started (listen", offset) != std::string::npos;
+            LineSocket probe;
+            return probe.Connect("127.0.0.1", api_port_, 1000).ok();
+          },
+          options_.start_timeout)) {
     return Status::Timeout("server did not start", Tail(ServerLog(), 4000));
   }
   if (!server_.running()) return Status::Unavailable("server exited", Tail(ServerLog(), 4000));
@@ -280,16 +282,19 @@ Status MobilesyncSystem::StartAgent() {
     // the agent (its control socket answers once it runs; the connection
     // state is "connected" after the server's WELCOME).
     if (!WaitFor([&] { return !agent_.running() || AgentConnected(); },
-                 milliseconds(40000))) {
+                 options_.start_timeout + milliseconds(20000))) {
       return Status::Timeout("agent did not connect to the server",
                              Tail(AgentLog(), 3000) + Tail(ServerLog(), 3000));
     }
     if (!agent_.running()) return Status::Unavailable("agent exited", Tail(AgentLog(), 4000));
     return Status::OK();
   }
-  if (!WaitFor([&] {
-        return !agent_.running() || AgentLog().find("started (server", offset) != std::string::npos;
-      })) {
+  if (!WaitFor(
+          [&] {
+            return !agent_.running() ||
+                   AgentLog().find("started (server", offset) != std::string::npos;
+          },
+          options_.start_timeout)) {
     return Status::Timeout("agent did not start", Tail(AgentLog(), 4000));
   }
   if (!agent_.running()) return Status::Unavailable("agent exited", Tail(AgentLog(), 4000));
