@@ -199,10 +199,18 @@ Status MobilesyncSystem::StartServer() {
   Status s = server_.Start({Bin("sync_server/mobilesync-server"), "-c", server_config(), "-F"},
                            tmp_.Sub("server.log"));
   if (!s.ok()) return s;
-  if (!WaitFor([&] {
-        return !server_.running() ||
-               ServerLog().find("started (listen", offset) != std::string::npos;
-      })) {
+  // Both listeners are bound before the server logs "started": below info
+  // level that line is not logged, so the device API port is probed instead
+  // (a connection closed without a request is not logged either).
+  const bool verbose = LogsReadiness();
+  if (!WaitFor(
+          [&] {
+            if (!server_.running()) return true;
+            if (verbose) return ServerLog().find("started (listen", offset) != std::string::npos;
+            LineSocket probe;
+            return probe.Connect("127.0.0.1", api_port_, 1000).ok();
+          },
+          options_.start_timeout)) {
     return Status::Timeout("server did not start", Tail(ServerLog(), 4000));
   }
   if (!server_.running()) return Status::Unavailable("server exited", Tail(ServerLog(), 4000));
@@ -269,9 +277,24 @@ Status MobilesyncSystem::StartAgent() {
   Status s = agent_.Start({Bin("sync_agent/mobilesync-agent"), "-c", agent_config(), "-F"},
                           tmp_.Sub("agent.log"));
   if (!s.ok()) return s;
-  if (!WaitFor([&] {
-        return !agent_.running() || AgentLog().find("started (server", offset) != std::string::npos;
-      })) {
+  if (!LogsReadiness()) {
+    // Below info level neither "started" nor the handshake is logged: ask
+    // the agent (its control socket answers once it runs; the connection
+    // state is "connected" after the server's WELCOME).
+    if (!WaitFor([&] { return !agent_.running() || AgentConnected(); },
+                 options_.start_timeout + milliseconds(20000))) {
+      return Status::Timeout("agent did not connect to the server",
+                             Tail(AgentLog(), 3000) + Tail(ServerLog(), 3000));
+    }
+    if (!agent_.running()) return Status::Unavailable("agent exited", Tail(AgentLog(), 4000));
+    return Status::OK();
+  }
+  if (!WaitFor(
+          [&] {
+            return !agent_.running() ||
+                   AgentLog().find("started (server", offset) != std::string::npos;
+          },
+          options_.start_timeout)) {
     return Status::Timeout("agent did not start", Tail(AgentLog(), 4000));
   }
   if (!agent_.running()) return Status::Unavailable("agent exited", Tail(AgentLog(), 4000));
