@@ -12,6 +12,8 @@
 
 #include "common/log.h"
 #include "plugin/action_record.h"
+#include "sync_agent/attribute_fields.h"
+#include "sync_agent/quick_token.h"
 
 namespace mobilesync::agent {
 
@@ -142,40 +144,6 @@ std::string FormatInternalDate(int64_t unix_seconds) {
   return buf;
 }
 
-bool ParseU64(std::string_view s, uint64_t* out) {
-  if (s.empty() || s.size() > 20 || (s.size() > 1 && s[0] == '0')) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    uint64_t d = static_cast<uint64_t>(c - '0');
-    if (v > (UINT64_MAX - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  *out = v;
-  return true;
-}
-
-// "v1 a=b c=d" -> fields; false without the v1 magic or on a duplicate.
-bool ParseFields(std::string_view v, std::map<std::string, std::string>* out) {
-  if (v.substr(0, 3) != "v1 " && v != "v1") return false;
-  size_t pos = 2;
-  while (pos < v.size()) {
-    if (v[pos] == ' ') {
-      ++pos;
-      continue;
-    }
-    size_t end = v.find(' ', pos);
-    if (end == std::string_view::npos) end = v.size();
-    std::string_view f = v.substr(pos, end - pos);
-    size_t eq = f.find('=');
-    if (eq == std::string_view::npos) return false;
-    if (!out->emplace(std::string(f.substr(0, eq)), std::string(f.substr(eq + 1))).second)
-      return false;
-    pos = end;
-  }
-  return true;
-}
-
 std::string MapEntry(const LocalId& id) {
   return kMapPrefix + std::to_string(id.uidvalidity) + "-" + std::to_string(id.uid);
 }
@@ -224,38 +192,6 @@ int64_t WallSeconds() {
 }
 
 }  // namespace
-
-std::string MakeQuickToken(engine::SyncGeneration generation, uint32_t window_size,
-                           const std::string& print, int64_t now_s) {
-  return "v1 gen=" + std::to_string(generation) + " n=" + std::to_string(window_size) +
-         " ts=" + std::to_string(now_s < 0 ? 0 : now_s) + " fp=" + plugin::PercentEncode(print);
-}
-
-bool ParseQuickToken(const std::string& token, int64_t now_s, QuickToken* out, std::string* why) {
-  std::map<std::string, std::string> f;
-  uint64_t g = 0, n = 0, ts = 0;
-  std::string print;
-  if (token.size() > kMaxQuickTokenBytes || !ParseFields(token, &f) || !ParseU64(f["gen"], &g) ||
-      g == 0 || !ParseU64(f["n"], &n) || n == 0 || n > UINT32_MAX || !ParseU64(f["ts"], &ts) ||
-      ts > static_cast<uint64_t>(INT64_MAX) || !f.count("fp") ||
-      !plugin::PercentDecode(f["fp"], &print) || print.empty()) {
-    *why = "unparseable quick token";
-    return false;
-  }
-  const int64_t made = static_cast<int64_t>(ts);
-  // A clock that went back, or a token older than the limit: read the
-  // attributes again (bounds how long a change Dovecot did not see, e.g. a
-  // restored attribute file, can hide).
-  if (made > now_s + 60 || now_s - made > kQuickTokenMaxAgeS) {
-    *why = "quick token expired";
-    return false;
-  }
-  out->generation = g;
-  out->window_size = static_cast<uint32_t>(n);
-  out->print = std::move(print);
-  out->made_s = made;
-  return true;
-}
 
 struct LocalMailbox::Impl {
   LocalMailbox* owner;

@@ -31,6 +31,7 @@
 #include "sync_agent/engine/sync_session.h"
 #include "sync_agent/imap/imap_client.h"
 #include "sync_agent/mail_submitter.h"
+#include "sync_agent/quick_token.h"
 
 namespace mobilesync::agent {
 
@@ -67,32 +68,6 @@ struct QuickCheck {
   std::string token;
   bool from_token = false;
 };
-
-// The quick token: what a quick check that found nothing to do saw, kept by
-// the agent (UserRegistry) so that the next check of the user can skip
-// reading the attributes. Dovecot's file dict reads its whole file (every
-// id-map entry) in a new IMAP process to answer even one GETMETADATA; a
-// STATUS does not. `print` is INBOX's and Trash's STATUS with
-// HIGHESTMODSEQ, which moves with every flag change and every attribute
-// write (an action recorded by the plugin, our own writes): while it is
-// the same, the attributes are too, and the check would find the same.
-// Value: `v1 gen=<g> n=<N> ts=<unix s> fp=<percent-encoded print>`.
-struct QuickToken {
-  engine::SyncGeneration generation = 0;
-  uint32_t window_size = 0;
-  std::string print;
-  int64_t made_s = 0;
-};
-constexpr size_t kMaxQuickTokenBytes = 1024;
-// A token is taken at its word for an hour at most: then the attributes
-// are read again (a change Dovecot did not see, e.g. an attribute file
-// restored from a backup, cannot hide longer than that).
-constexpr int64_t kQuickTokenMaxAgeS = 3600;
-std::string MakeQuickToken(engine::SyncGeneration generation, uint32_t window_size,
-                           const std::string& print, int64_t now_s);
-// False (and `why`) when `token` is malformed, over kMaxQuickTokenBytes,
-// or older than kQuickTokenMaxAgeS (or from the future) at `now_s`.
-bool ParseQuickToken(const std::string& token, int64_t now_s, QuickToken* out, std::string* why);
 
 class LocalMailbox {
  public:

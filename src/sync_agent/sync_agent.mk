@@ -3,6 +3,7 @@ noinst_LTLIBRARIES += src/sync_agent/libmsagent.la
 src_sync_agent_libmsagent_la_SOURCES = \
 	src/sync_agent/agent.cc src/sync_agent/agent.h \
 	src/sync_agent/agent_config.cc src/sync_agent/agent_config.h \
+	src/sync_agent/attribute_fields.cc src/sync_agent/attribute_fields.h \
 	src/sync_agent/control_server.cc src/sync_agent/control_server.h \
 	src/sync_agent/event_ptrs.h \
 	src/sync_agent/imap/imap_client.cc src/sync_agent/imap/imap_client.h \
@@ -10,6 +11,7 @@ src_sync_agent_libmsagent_la_SOURCES = \
 	src/sync_agent/local_mailbox.cc src/sync_agent/local_mailbox.h \
 	src/sync_agent/mail_submitter.cc src/sync_agent/mail_submitter.h \
 	src/plugin/action_record.cc src/plugin/action_record.h \
+	src/sync_agent/quick_token.cc src/sync_agent/quick_token.h \
 	src/sync_agent/remote_connection.cc src/sync_agent/remote_connection.h \
 	src/sync_agent/scheduler.cc src/sync_agent/scheduler.h \
 	src/sync_agent/session_codec.cc src/sync_agent/session_codec.h \

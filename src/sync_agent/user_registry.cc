@@ -5,7 +5,7 @@
 #include <ctime>
 #include <set>
 
-#include "sync_agent/local_mailbox.h"
+#include "sync_agent/quick_token.h"
 
 namespace mobilesync::agent {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "harness/temp_dir.h"
 #include "sync_agent/control_server.h"
-#include "sync_agent/local_mailbox.h"
+#include "sync_agent/quick_token.h"
 
 namespace mobilesync::agent {
 namespace {
