@@ -228,10 +228,8 @@ struct LocalMailbox::Impl {
   // The snapshot found a quick entry that the next durable write deletes.
   bool quick_to_delete = false;
   // This session wrote a quick entry (with its generation) and nothing
-  // deleted it since; quick_in_batch: the last DurableEntry's generation
-  // write carries one.
+  // deleted it since.
   bool quick_written = false;
-  bool quick_in_batch = false;
   // The snapshot's own writes, written with the next durable write or
   // before the next mailbox op (at most kMaxDeferred entries).
   MetadataMap deferred;
@@ -1059,7 +1057,6 @@ struct LocalMailbox::Impl {
         }
         (*m)[kGenerationEntry] = v;
         (*m)[kQuickEntry] = QuickValue(op.generation);
-        quick_in_batch = (*m)[kQuickEntry].has_value();
         return Status::OK();
       }
       default: return Status::InvalidArgument("not a durable op");
@@ -1080,7 +1077,7 @@ struct LocalMailbox::Impl {
       MetadataMap m;
       Status s = DurableEntry(op, &m);
       if (!s.ok()) return fin(s, LocalId());
-      if (op.kind == OpKind::kSetGeneration) quick = quick_in_batch;
+      if (op.kind == OpKind::kSetGeneration) quick = m[kQuickEntry].has_value();
       list->push_back(std::move(m));
     }
     if (quick_to_delete || quick) quick_written = false;  // until it is written
