@@ -70,7 +70,7 @@ class LocalMailboxTest : public ::testing::Test {
     dovecot_ = new DovecotInstance();
     DovecotOptions o;
     for (const char* u : {"load", "resync", "ops", "entries", "submit", "subfail", "smtp",
-                          "timeout", "restore", "batch", "moved", "quick"}) {
+                          "timeout", "restore", "batch", "moved", "quick", "trashfp"}) {
       o.users.push_back({u, "pw", "userdb_mobilesync_enabled=yes"});
     }
     o.plugin_settings = "mobilesync_agent_socket = " + sock_dir_->path() + "/agent.sock\n";
@@ -95,7 +95,8 @@ class LocalMailboxTest : public ::testing::Test {
   }
 
   // The agent's view: an ImapClient logged in as user*master.
-  void Open(const std::string& user, MailSubmitterOptions sub = {}, bool with_submitter = false) {
+  void Open(const std::string& user, MailSubmitterOptions sub = {}, bool with_submitter = false,
+            LocalMailboxOptions mo = {}) {
     imap::ImapClientOptions o;
     o.port = dovecot_->imap_port();
     o.log_user = user;
@@ -118,8 +119,7 @@ class LocalMailboxTest : public ::testing::Test {
     ASSERT_TRUE(RunUntil(base_.get(), [&] { return done; }));
     ASSERT_TRUE(r.status.ok()) << r.status.ToString();
     if (with_submitter) submitter_ = std::make_unique<MailSubmitter>(base_.get(), sub);
-    box_ = std::make_unique<LocalMailbox>(client_.get(), user, LocalMailboxOptions(),
-                                          submitter_.get());
+    box_ = std::make_unique<LocalMailbox>(client_.get(), user, mo, submitter_.get());
     user_ = user;
   }
 
@@ -628,6 +628,64 @@ TEST_F(LocalMailboxTest, QuickTokenHoldsUntilAnythingMoves) {
     EXPECT_FALSE(ParseQuickToken(bad, time(nullptr), &t, &why)) << bad;
     EXPECT_FALSE(Quick(bad).from_token) << bad;
   }
+}
+
+// The fingerprint asks STATUS of the Trash it expects before LIST says
+// which mailbox Trash is: a wrong expectation (the options' default, a
+// token's) costs a STATUS, never a different print. Mail that reaches
+// Trash alone still shows.
+TEST_F(LocalMailboxTest, TrashGuessesNeverChangeThePrint) {
+  ASSERT_TRUE(dovecot_->Deliver("trashfp", MakeTestMessage("t1", "one")).ok());
+  Open("trashfp");
+  box_->set_server_name("srv");
+  ASSERT_EQ(Load().snap.actions.size(), 1u);
+  Op del;
+  del.kind = OpKind::kDeleteActionEntry;
+  del.seq = 1;
+  ASSERT_TRUE(Apply(del).status.ok());
+  box_->set_remote_window(25);
+  Op gen;
+  gen.kind = OpKind::kSetGeneration;
+  gen.generation = 9;
+  ASSERT_TRUE(Apply(gen).status.ok());
+  auto print_of = [](const std::string& token) {
+    QuickToken t;
+    std::string why;
+    EXPECT_TRUE(ParseQuickToken(token, time(nullptr), &t, &why)) << why << ": " << token;
+    return t.print;
+  };
+  QuickCheck sealed = Quick("");
+  ASSERT_TRUE(sealed.unchanged) << sealed.why;
+  const std::string want = print_of(sealed.token);
+  ASSERT_NE(want.find(" trash=Trash:"), std::string::npos) << want;
+
+  // The options name a mailbox that does not exist; no token to go by.
+  LocalMailboxOptions bin;
+  bin.trash_mailbox = "Bin";
+  Open("trashfp", {}, false, bin);
+  QuickCheck q = Quick("");
+  ASSERT_TRUE(q.unchanged) << q.why;
+  EXPECT_EQ(print_of(q.token), want);
+
+  // A token that says Trash is Sent: not taken, and the print is right.
+  std::string wrong = want;
+  wrong.replace(wrong.find("trash=Trash:"), 12, "trash=Sent:");
+  Open("trashfp");
+  q = Quick(MakeQuickToken(9, 25, wrong, time(nullptr)));
+  EXPECT_FALSE(q.from_token);
+  ASSERT_TRUE(q.unchanged) << q.why;
+  EXPECT_EQ(print_of(q.token), want);
+
+  // The right token on a new connection: taken.
+  Open("trashfp");
+  EXPECT_TRUE(Quick(sealed.token).from_token);
+
+  // A copy into Trash changes Trash alone: the token no longer holds.
+  UserSession({"SELECT INBOX", "UID COPY 1:* Trash"});
+  Open("trashfp");
+  q = Quick(sealed.token);
+  EXPECT_FALSE(q.from_token);
+  EXPECT_FALSE(q.unchanged);
 }
 
 // The token's own format: round trip, bounds, every required field.
