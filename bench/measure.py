@@ -24,6 +24,9 @@
                                              pick the UIDs to change (prints shell
                                              assignments)
   measure.py report  RESULTS.jsonl           markdown tables, medians (min-max)
+  measure.py warm --port P --user U --password PW
+                                             one IMAP LOGIN + LOGOUT (a started
+                                             Dovecot made to look like a running one)
 
 How resource use is measured: the measuring process makes itself a child
 subreaper (prctl PR_SET_CHILD_SUBREAPER), starts the command in a new session
@@ -215,6 +218,34 @@ def cmd_serve(argv):
     with open(out, "w") as f:
         json.dump(rec, f)
     return 0 if ok else 1
+
+
+def cmd_warm(argv):
+    """One IMAP LOGIN and LOGOUT on 127.0.0.1:PORT, so that a freshly
+    started Dovecot has spawned what a running one has (config, auth, the
+    login processes kept under process reuse) before a measured run."""
+    port = int(argv[argv.index("--port") + 1])
+    user = argv[argv.index("--user") + 1]
+    password = argv[argv.index("--password") + 1]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        f = s.makefile("rb")
+        if not f.readline().startswith(b"* OK"):
+            print("warm: no IMAP greeting", file=sys.stderr)
+            return 1
+        for tag, line in ((b"w1", b"LOGIN %s %s" % (user.encode(), password.encode())),
+                          (b"w2", b"LOGOUT")):
+            s.sendall(tag + b" " + line + b"\r\n")
+            while True:
+                r = f.readline()
+                if not r:
+                    print("warm: connection closed", file=sys.stderr)
+                    return 1
+                if r.startswith(tag + b" "):
+                    break
+            if not r.startswith(tag + b" OK"):
+                print("warm: %s" % r.decode(errors="replace").strip(), file=sys.stderr)
+                return 1
+    return 0
 
 
 # ------------------------------------------------------------------ verify
@@ -455,7 +486,8 @@ def main():
     sub, argv = sys.argv[1], sys.argv[2:]
     return {"run": cmd_run, "serve": cmd_serve, "verify": cmd_verify,
             "changes": cmd_changes, "record": cmd_record, "report": cmd_report,
-            "combine": cmd_combine, "export-server": cmd_export_server}[sub](argv)
+            "combine": cmd_combine, "export-server": cmd_export_server,
+            "warm": cmd_warm}[sub](argv)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 #
 #   bench/run.sh [--quick] [--runs N] [--messages N] [--latency-ms MS]
 #                [--scenarios 1,2,3,7] [--tools LIST] [--seed S] [--out DIR] [--keep]
+#                [--dovecot-reuse] [--no-warm]
 #
 #   --quick        1,000 messages x 1 run (default: 10,000 x 3)
 #   --latency-ms   also run scenario 7 (1 and 2 through a delaying proxy) with
@@ -14,6 +15,12 @@
 #   --tools        default: mobilesync,dsync-backup,dsync-sync,dsync-pipe,dsync-imapc,mbsync
 #   --out          where results go (default bench/out/<UTC time>): results.jsonl,
 #                  report.md, logs
+#   --dovecot-reuse  Dovecot's imap-login and imap processes are reused
+#                  (service_count = 0), for every tool: what a large site runs
+#                  (docs/admin-guide.md 13); default: one process per connection
+#   --no-warm      measure from Dovecot's very first login after its start
+#                  (default: one unmeasured login by a third user first, as on a
+#                  server that is running already)
 #
 # Installs what it needs on Debian 12 unless MS_SKIP_DEPS=1. Run as root (as the
 # rest of the project's scripts): mail belongs to Debian's "mail" user.
@@ -25,7 +32,7 @@ bench="$top/bench"
 . "$top/scripts/deps.sh"
 BENCH_DEPS=(isync time)   # mbsync, GNU time (for ad-hoc cross-checks); not in MS_DEPS
 
-runs=3 messages=10000 latency_ms= scenarios=1,2,3 seed=9 out= keep=0
+runs=3 messages=10000 latency_ms= scenarios=1,2,3 seed=9 out= keep=0 reuse=0 warm=1
 tools=mobilesync,dsync-backup,dsync-sync,dsync-pipe,dsync-imapc,mbsync
 while [ $# -gt 0 ]; do
   case $1 in
@@ -38,7 +45,9 @@ while [ $# -gt 0 ]; do
     --seed) seed=$2; shift ;;
     --out) out=$2; shift ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --dovecot-reuse) reuse=1 ;;
+    --no-warm) warm=0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -93,6 +102,7 @@ log() { echo "[$(date -u +%H:%M:%S)] $*"; }
   echo "python: $(python3 --version 2>&1)"
   echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "arguments: runs=$runs messages=$messages scenarios=$scenarios latency_ms=${latency_ms:-none} tools=$tools seed=$seed"
+  echo "dovecot process reuse: $([ $reuse = 1 ] && echo yes || echo no); warm-up login before each measured run: $([ $warm = 1 ] && echo yes || echo no)"
 } | tee "$out/machine.txt"
 
 # ------------------------------------------------------------------ data
@@ -119,17 +129,23 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 imap_port=$(free_port); imaps_port=$(free_port)
 mail_uid=$(id -u mail); mail_gid=$(id -g mail)
 conf="$w/dovecot.conf"
-mkdir -p "$w/home/A" "$w/home/B" "$w/state" "$w/m"
-chown "$mail_uid:$mail_gid" "$w/home/A" "$w/home/B"
+mkdir -p "$w/home/A" "$w/home/B" "$w/home/W" "$w/state" "$w/m"
+chown "$mail_uid:$mail_gid" "$w/home/A" "$w/home/B" "$w/home/W"
 # userdb_mobilesync_enabled: read only by the mobilesync plugin, which only
 # mobilesync's runs load (ms/dovecot.conf).
-printf 'A:{PLAIN}A-pw:%s:%s::%s/home/A::userdb_mobilesync_enabled=yes\nB:{PLAIN}B-pw:%s:%s::%s/home/B::\n' \
-  "$mail_uid" "$mail_gid" "$w" "$mail_uid" "$mail_gid" "$w" >"$w/passwd"
+# W: the warm-up login's user (an empty mailbox no tool touches).
+printf 'A:{PLAIN}A-pw:%s:%s::%s/home/A::userdb_mobilesync_enabled=yes\nB:{PLAIN}B-pw:%s:%s::%s/home/B::\nW:{PLAIN}W-pw:%s:%s::%s/home/W::\n' \
+  "$mail_uid" "$mail_gid" "$w" "$mail_uid" "$mail_gid" "$w" "$mail_uid" "$mail_gid" "$w" >"$w/passwd"
 chmod 644 "$w/passwd"  # read by the auth process (user dovecot); test passwords
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
   -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
   -keyout "$w/key.pem" -out "$w/cert.pem" 2>/dev/null
 chmod 600 "$w/key.pem"; chmod 644 "$w/cert.pem"
+login_reuse= imap_reuse=
+if [ $reuse = 1 ]; then  # as bench/agent_bench's AGENT_BENCH_DOVECOT_REUSE=1
+  login_reuse=$'\n  service_count = 0'
+  imap_reuse=$'service imap {\n  service_count = 0\n  process_limit = 128\n}'
+fi
 cat >"$conf" <<CONF
 # Throwaway Dovecot for bench/run.sh
 base_dir = $w/run
@@ -176,7 +192,7 @@ userdb {
   driver = passwd-file
   args = username_format=%u $w/passwd
 }
-service imap-login {
+service imap-login {$login_reuse
   inet_listener imap {
     address = 127.0.0.1
     port = $imap_port
@@ -187,6 +203,7 @@ service imap-login {
     ssl = yes
   }
 }
+$imap_reuse
 service anvil {
   unix_listener anvil-auth-penalty {
     path = anvil-auth-penalty-disabled
@@ -206,6 +223,9 @@ dc_start() {
   local i
   for i in $(seq 1 600); do [ -f "$w/ready" ] && break; sleep 0.05; done
   [ "$(cat "$w/ready" 2>/dev/null)" = ok ] || { echo "Dovecot did not start:"; tail "$w/dovecot.log" "$w/dovecot.out"; exit 1; }
+  if [ $warm = 1 ]; then
+    $M warm --port "$imap_port" --user W --password W-pw || { echo "Dovecot: warm-up login failed"; tail "$w/dovecot.log"; exit 1; }
+  fi
 }
 dc_stop() {
   [ -n "$dc_pid" ] || return 0
