@@ -665,6 +665,16 @@ struct LocalMailbox::Impl {
         result->from_token = true;
         return done(Status::OK(), *result);
       }
+      if (have_token && now.weak != t.print.substr(0, t.print.rfind(" modseq="))) {
+        // Mail arrived, left or moved since the token was made: the quick
+        // entry, whose fingerprint the token's is, cannot match either, so
+        // the three entries are not worth reading (a new IMAP process pays
+        // the whole attribute dict for them). At worst (a token older than
+        // the entry) this costs a full session that was not needed.
+        result->unchanged = false;
+        result->why = "the mailbox changed since the quick token";
+        return done(Status::OK(), *result);
+      }
       ReadQuickState(std::move(now), result, std::move(done));
     });
   }

@@ -686,6 +686,8 @@ TEST_F(LocalMailboxTest, TrashGuessesNeverChangeThePrint) {
   q = Quick(sealed.token);
   EXPECT_FALSE(q.from_token);
   EXPECT_FALSE(q.unchanged);
+  // (decided by the STATUS lines alone: no attribute is read for it)
+  EXPECT_EQ(q.why, "the mailbox changed since the quick token");
 }
 
 // The token's own format: round trip, bounds, every required field.
