@@ -37,8 +37,7 @@ class Checker {
     Require(static_cast<size_t>(caps.size()) <= kMaxCapabilities, "capabilities",
             "more than kMaxCapabilities");
     for (const std::string& c : caps) {
-      Require(!c.empty() && c.size() <= kMaxCapabilityBytes, "capabilities",
-              "empty or too long");
+      Require(!c.empty() && c.size() <= kMaxCapabilityBytes, "capabilities", "empty or too long");
       Require(IsValidUtf8(c), "capabilities", "not UTF-8");
     }
   }
@@ -99,22 +98,22 @@ void Check(const pb::SyncRequest& m, Checker* c) {
   c->Enum(m.reason(), pb::SyncReason_IsValid, "reason");
 }
 
-void Check(const pb::BeginSession& m, Checker* c) { c->User(m.user(), "user"); }
+void Check(const pb::BeginSession& m, Checker* c) {
+  c->User(m.user(), "user");
+}
 
 void Check(const pb::BeginSessionReply& m, Checker* c) {
   c->Enum(m.kind(), pb::SyncKind_IsValid, "kind");
   // An update sync is only possible when both generations agree.
-  c->Require(m.kind() != pb::SYNC_KIND_UPDATE || m.server_generation() != 0,
-             "kind", "UPDATE without a server generation");
+  c->Require(m.kind() != pb::SYNC_KIND_UPDATE || m.server_generation() != 0, "kind",
+             "UPDATE without a server generation");
   c->Require(m.window_size() >= 1 && m.window_size() <= kMaxRemoteWindow, "window_size",
              "not in 1..kMaxRemoteWindow");
-  c->Require(m.message_count() <= kMaxRemoteWindow, "message_count",
-             "over kMaxRemoteWindow");
+  c->Require(m.message_count() <= kMaxRemoteWindow, "message_count", "over kMaxRemoteWindow");
 }
 
 void Check(const pb::ListRequest& m, Checker* c) {
-  c->Require(m.limit() >= 1 && m.limit() <= kMaxListEntries, "limit",
-             "not in 1..kMaxListEntries");
+  c->Require(m.limit() >= 1 && m.limit() <= kMaxListEntries, "limit", "not in 1..kMaxListEntries");
   c->Require(m.offset() <= kMaxRemoteWindow, "offset", "over kMaxRemoteWindow");
 }
 
@@ -122,13 +121,16 @@ void Check(const pb::List& m, Checker* c) {
   c->Require(static_cast<uint32_t>(m.entries_size()) <= kMaxListEntries, "entries",
              "more than kMaxListEntries");
   c->Require(m.total() <= kMaxRemoteWindow, "total", "over kMaxRemoteWindow");
-  c->Require(uint64_t{m.offset()} + m.entries_size() <= m.total(), "entries",
-             "beyond total");
+  // Both lists are paged from one offset, as far as the longer goes: a page
+  // past the end of one carries none of it (protocol.md 6.4).
+  c->Require(m.entries_size() == 0 || uint64_t{m.offset()} + m.entries_size() <= m.total(),
+             "entries", "beyond total");
   c->Require(static_cast<uint32_t>(m.destroyed_ids_size()) <= kMaxListEntries, "destroyed_ids",
              "more than kMaxListEntries");
   c->Require(m.destroyed_total() <= kMaxRemoteWindow, "destroyed_total", "over kMaxRemoteWindow");
-  c->Require(uint64_t{m.offset()} + m.destroyed_ids_size() <= m.destroyed_total(), "destroyed_ids",
-             "beyond destroyed_total");
+  c->Require(m.destroyed_ids_size() == 0 ||
+                 uint64_t{m.offset()} + m.destroyed_ids_size() <= m.destroyed_total(),
+             "destroyed_ids", "beyond destroyed_total");
   for (const std::string& id : m.destroyed_ids()) c->RemoteId(id, "destroyed_ids");
   for (const pb::ListEntry& e : m.entries()) {
     c->RemoteId(e.remote_id(), "entries.remote_id");

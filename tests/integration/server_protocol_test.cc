@@ -11,6 +11,7 @@
 
 #include "integration/server_fixture.h"
 #include "sync_server/store/sqlite_store.h"
+#include "wire/message_validator.h"
 
 namespace mobilesync::testing {
 namespace {
@@ -46,6 +47,9 @@ class ProtocolTest : public ::testing::Test {
     EXPECT_EQ(f.session_id, session) << wire::DescribeFrame(f);
     const T* m = f.As<T>();
     EXPECT_NE(m, nullptr) << "got " << wire::DescribeFrame(f);
+    // What the agent would refuse, the server must never send.
+    Status valid = wire::ValidateFrame(f);
+    EXPECT_TRUE(valid.ok()) << valid.ToString() << ": " << wire::DescribeFrame(f);
     return m ? *m : T();
   }
 
@@ -247,6 +251,32 @@ TEST_F(ProtocolTest, InitialSyncListNamesPendingDestroysPagedWithTheEntries) {
   EXPECT_EQ(Pending(), 0u) << "the initial sync's commit drops the action list";
 }
 
+// An initial sync over a window of several pages with no destroy pending
+// (a resync, or the session after a lost END_SESSION reply): every page
+// after the first is past the end of the (empty) destroyed list, and valid.
+TEST_F(ProtocolTest, InitialSyncListOfSeveralPagesWithNoDestroyPending) {
+  Start();
+  for (int i = 0; i < 3; ++i) fx_.Inject("p" + std::to_string(i), 1000 + i);
+  auto agent = Agent();
+  uint64_t gen = InitialSync(agent.get(), 1);
+  ASSERT_NE(gen, 0u);
+  pb::BeginSessionReply r = Begin(agent.get(), 2, "alice", gen + 1);
+  ASSERT_EQ(r.kind(), pb::SYNC_KIND_INITIAL);
+  size_t entries = 0;
+  for (uint32_t offset = 0; offset < 3; ++offset) {
+    pb::ListRequest req;
+    req.set_offset(offset);
+    req.set_limit(1);
+    ASSERT_TRUE(agent->Send(wire::MakeFrame(2, req)).ok());
+    pb::List page = Expect<pb::List>(agent.get(), 2);
+    EXPECT_EQ(page.total(), 3u);
+    EXPECT_EQ(page.destroyed_total(), 0u);
+    entries += static_cast<size_t>(page.entries_size());
+  }
+  EXPECT_EQ(entries, 3u);
+  EXPECT_NE(End(agent.get(), 2), 0u);
+}
+
 TEST_F(ProtocolTest, UpdateSyncAcksNacksSwapsAndReplaysTheServerList) {
   Start();
   uint64_t a = fx_.Inject("a", 1000);
@@ -261,7 +291,8 @@ TEST_F(ProtocolTest, UpdateSyncAcksNacksSwapsAndReplaysTheServerList) {
   EXPECT_EQ(req.user(), "alice");
   EXPECT_EQ(req.reason(), pb::SYNC_REASON_REMOTE_CHANGE);
   ASSERT_TRUE(fx_.Api("POST", "/v1/compose",
-                      R"({"to":"x@example.org","subject":"queued","body":"hi","via_sync":true})", &h)
+                      R"({"to":"x@example.org","subject":"queued","body":"hi","via_sync":true})",
+                      &h)
                   .ok());
   ASSERT_EQ(h.status, 202);
   EXPECT_EQ(Expect<pb::SyncRequest>(agent.get(), 0).reason(), pb::SYNC_REASON_OUTBOX);
@@ -319,7 +350,8 @@ TEST_F(ProtocolTest, WindowOverflowIsCollectedAndUnmapped) {
   auto agent = Agent();
   Begin(agent.get(), 1, "alice", 0);
   std::vector<std::string> ids;
-  for (int i = 1; i <= 4; ++i) ids.push_back(Insert(agent.get(), 1, i, "k" + std::to_string(i), i * 100));
+  for (int i = 1; i <= 4; ++i)
+    ids.push_back(Insert(agent.get(), 1, i, "k" + std::to_string(i), i * 100));
   pb::List list = List(agent.get(), 1);
   ASSERT_EQ(list.total(), 3u);
   for (const auto& e : list.entries()) EXPECT_NE(e.remote_id(), ids[0]);
@@ -421,7 +453,8 @@ TEST_F(ProtocolTest, KillNineMidBatchThenResendAppliesEachInsertOnce) {
     Begin(agent.get(), 1, "alice", 0);
     // A full window of inserts in flight; read a few acks; kill -9.
     for (int i = 1; i <= 8; ++i) {
-      ASSERT_TRUE(agent->Send(InsertAction(1, i, "batch-" + std::to_string(i), 1000 + i, "b")).ok());
+      ASSERT_TRUE(
+          agent->Send(InsertAction(1, i, "batch-" + std::to_string(i), 1000 + i, "b")).ok());
     }
     for (int i = 1; i <= 3; ++i) {
       pb::Ack ack = Expect<pb::Ack>(agent.get(), 1);
