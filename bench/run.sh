@@ -455,6 +455,10 @@ done
 SH
   chmod 755 "$ms/sync.sh"
   cmd=("$ms/sync.sh")
+  # Without the enable, the measured command is mobilesyncctl itself, as a
+  # cron job would run it (mbsync is measured the same way: no shell); its
+  # answer must then say idle (ms_measured_run checks), else the run fails.
+  if [ "$1" != 1 ]; then cmd=("$ms_bin_ctl" -c "$ms/agent.conf" --json sync A --wait); fi
 }
 # ms_measured_run SCENARIO RUN ENABLE_FIRST [PROXY_ONE_WAY_MS]
 ms_measured_run() {
@@ -469,8 +473,18 @@ ms_measured_run() {
   # own, the CPU figures include the warm-up.
   if [[ $sc == 3w* ]]; then ms_ctl sync A --wait >/dev/null 2>&1 || true; fi
   ms_sync_cmd "$enable"
-  echo "+ ${cmd[*]}   # $(grep -v '^#' "$ms/sync.sh" | tr '\n' ';')" >>"$out/commands.log"
-  $M run --out "$tag-ctl.json" -- "${cmd[@]}" >>"$out/tool-output.log" 2>&1 || true
+  if [ "${cmd[0]}" = "$ms/sync.sh" ]; then
+    echo "+ ${cmd[*]}   # $(grep -v '^#' "$ms/sync.sh" | tr '\n' ';')" >>"$out/commands.log"
+  else
+    echo "+ ${cmd[*]}" >>"$out/commands.log"
+  fi
+  $M run --out "$tag-ctl.json" -- "${cmd[@]}" >"$tag-ctl.out" 2>&1 || true
+  cat "$tag-ctl.out" >>"$out/tool-output.log"
+  local idle=1
+  if [ "${cmd[0]}" != "$ms/sync.sh" ] &&
+     ! grep -q '"pending_actions":0,"running":false' "$tag-ctl.out"; then
+    idle=0
+  fi
   ms_stop
   proxy_stop
   dc_stop
@@ -480,6 +494,10 @@ ms_measured_run() {
   $M verify --a "$w/home/A/Maildir" --b "$w/home/B/Maildir" --flags S --ignore-flags-in Trash \
     --out "$tag-verify.json" >>"$out/verify.log" 2>&1 || {
       echo "  verification FAILED: $(tail -n 3 "$out/verify.log")"; }
+  if [ $idle = 0 ]; then  # the measured command ended before the sync did
+    echo "  verification FAILED: mobilesyncctl's answer is not idle: $(head -c 300 "$tag-ctl.out")"
+    echo '{"ok": false, "error": "mobilesyncctl sync --wait did not end idle"}' >"$tag-verify.json"
+  fi
   $M record --jsonl "$out/results.jsonl" --scenario "$sc" --tool mobilesync --run "$run" \
     --order "$order" --messages "$messages" --client "$tag-client.json" \
     --server "$tag-server.json" --verify "$tag-verify.json"
