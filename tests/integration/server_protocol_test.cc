@@ -53,6 +53,15 @@ class ProtocolTest : public ::testing::Test {
     return m ? *m : T();
   }
 
+  // One page of an initial sync's list.
+  pb::List ListPage(TlsProtocolClient* c, uint32_t session, uint32_t offset, uint32_t limit) {
+    pb::ListRequest req;
+    req.set_offset(offset);
+    req.set_limit(limit);
+    EXPECT_TRUE(c->Send(wire::MakeFrame(session, req)).ok());
+    return Expect<pb::List>(c, session);
+  }
+
   pb::BeginSessionReply Begin(TlsProtocolClient* c, uint32_t session, const std::string& user,
                               uint64_t generation) {
     EXPECT_TRUE(c->Send(BeginSession(session, user, generation)).ok());
@@ -231,11 +240,7 @@ TEST_F(ProtocolTest, InitialSyncListNamesPendingDestroysPagedWithTheEntries) {
   ASSERT_EQ(r.kind(), pb::SYNC_KIND_INITIAL);
   std::vector<std::string> entries, destroyed;
   for (uint32_t offset = 0; offset < 3; ++offset) {
-    pb::ListRequest req;
-    req.set_offset(offset);
-    req.set_limit(1);
-    ASSERT_TRUE(agent->Send(wire::MakeFrame(2, req)).ok());
-    pb::List page = Expect<pb::List>(agent.get(), 2);
+    pb::List page = ListPage(agent.get(), 2, offset, 1);
     EXPECT_EQ(page.offset(), offset);
     EXPECT_EQ(page.total(), 2u);
     EXPECT_EQ(page.destroyed_total(), 3u);
@@ -264,11 +269,7 @@ TEST_F(ProtocolTest, InitialSyncListOfSeveralPagesWithNoDestroyPending) {
   ASSERT_EQ(r.kind(), pb::SYNC_KIND_INITIAL);
   size_t entries = 0;
   for (uint32_t offset = 0; offset < 3; ++offset) {
-    pb::ListRequest req;
-    req.set_offset(offset);
-    req.set_limit(1);
-    ASSERT_TRUE(agent->Send(wire::MakeFrame(2, req)).ok());
-    pb::List page = Expect<pb::List>(agent.get(), 2);
+    pb::List page = ListPage(agent.get(), 2, offset, 1);
     EXPECT_EQ(page.total(), 3u);
     EXPECT_EQ(page.destroyed_total(), 0u);
     entries += static_cast<size_t>(page.entries_size());
