@@ -665,12 +665,15 @@ struct LocalMailbox::Impl {
         result->from_token = true;
         return done(Status::OK(), *result);
       }
-      if (have_token && now.weak != t.print.substr(0, t.print.rfind(" modseq="))) {
+      if (have_token && TrashInPrint(t.print) == TrashInPrint(now.weak) &&
+          now.weak != t.print.substr(0, t.print.rfind(" modseq="))) {
         // Mail arrived, left or moved since the token was made: the quick
         // entry, whose fingerprint the token's is, cannot match either, so
         // the three entries are not worth reading (a new IMAP process pays
         // the whole attribute dict for them). At worst (a token older than
-        // the entry) this costs a full session that was not needed.
+        // the entry) this costs a full session that was not needed. A token
+        // that names another Trash says nothing about this one's mail: the
+        // entries decide.
         result->unchanged = false;
         result->why = "the mailbox changed since the quick token";
         return done(Status::OK(), *result);
