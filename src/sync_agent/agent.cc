@@ -2,8 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <sstream>
 
@@ -67,6 +69,13 @@ Status Agent::Start() {
     return Status::InvalidArgument("state_dir is not a directory", config_.state_dir);
   s = UserRegistry::Open(config_.state_dir + "/agent.db", &registry_);
   if (!s.ok()) return s;
+  // The listing cache's files (LocalMailbox): ours alone. Without it every
+  // session lists every message, which is slower, not wrong.
+  const std::string listings = config_.state_dir + "/listings";
+  if ((mkdir(listings.c_str(), 0700) != 0 && errno != EEXIST) ||
+      chmod(listings.c_str(), 0700) != 0) {
+    LogWarning("", "no listing cache: cannot create " + listings + ": " + strerror(errno));
+  }
 
   std::string master_password;
   s = ReadSecretFile(config_.master_password_file, 4096, &master_password);
@@ -151,6 +160,9 @@ MailSubmitterOptions Agent::SubmitterOptions(const AgentConfig& c) {
 SyncDriverOptions Agent::DriverOptions(const AgentConfig& c) {
   SyncDriverOptions o;
   o.connect_wait_ms = c.connect_timeout_ms + 5000;
+  struct stat st;
+  const std::string listings = c.state_dir + "/listings";
+  if (stat(listings.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) o.mailbox.listing_dir = listings;
   return o;
 }
 

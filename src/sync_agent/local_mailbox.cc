@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "plugin/action_record.h"
 #include "sync_agent/attribute_fields.h"
+#include "sync_agent/listing_cache.h"
 #include "sync_agent/quick_token.h"
 
 namespace mobilesync::agent {
@@ -223,9 +224,11 @@ struct LocalMailbox::Impl {
   // Where the quick token's print says Trash was (TrashGuess).
   std::string trash_hint;
   bool trash_exists = false, sent_exists = false;
-  // The mailbox selected now ("" when unknown) and its UIDVALIDITY.
+  // The mailbox selected now ("" when unknown), its UIDVALIDITY and its
+  // HIGHESTMODSEQ when it was selected (0 without CONDSTORE).
   std::string selected;
   uint32_t selected_uv = 0;
+  uint64_t selected_modseq = 0;
   // seq -> full entry name, from the last LoadSnapshot.
   std::map<uint64_t, std::string> action_keys;
   // Message GUIDs seen by the last LoadSnapshot (for map values).
@@ -326,7 +329,7 @@ struct LocalMailbox::Impl {
       return k(Status::OK(), selected_uv, client->mailbox().exists, false);
     }
     selected.clear();
-    client->Select(box, false, false,
+    client->Select(box, false, client->HasCapability("CONDSTORE"),
                    Guard([this, box, k](const CommandResult& r, const MailboxInfo& info) {
                      if (!r.status.ok()) {
                        if (IsNonexistent(r)) return k(Status::OK(), 0, 0, true);
@@ -334,6 +337,7 @@ struct LocalMailbox::Impl {
                      }
                      selected = box;
                      selected_uv = static_cast<uint32_t>(info.uidvalidity);
+                     selected_modseq = info.highestmodseq;
                      k(Status::OK(), selected_uv, info.exists, false);
                    }));
   }
@@ -359,14 +363,17 @@ struct LocalMailbox::Impl {
 
   // Every message of `box` (selected, with `exists` messages) as engine
   // messages; `sent_uids` non-empty: only those.
+  // `record` (may be null): each message fetched goes into the listing
+  // cache's listing too; one that came without every item spoils it.
   void FetchMessages(const std::string& box, uint32_t uv, const std::string& uid_set,
                      std::function<void(const Status&, std::vector<LocalMessage>)> k,
-                     bool with_message_id = true) {
+                     bool with_message_id = true, std::shared_ptr<BoxListing> record = nullptr) {
     auto out = std::make_shared<std::vector<LocalMessage>>();
     bool is_trash = box == trash && box != kInbox;
     client->UidFetch(uid_set, with_message_id ? kFetchItems : kFetchItemsNoHeader,
-                     Guard([this, out, box, uv, is_trash](FetchedMessage&& m) {
+                     Guard([this, out, box, uv, is_trash, record](FetchedMessage&& m) {
                        if (m.uid == 0 || m.uid > UINT32_MAX) return;
+                       if (record) Record(record.get(), m);
                        if (m.size > options.max_message_bytes) return;  // never synced
                        LocalMessage lm;
                        lm.id = LocalId{box, uv, static_cast<uint32_t>(m.uid)};
@@ -392,6 +399,46 @@ struct LocalMailbox::Impl {
                      }));
   }
 
+  // --- Listing INBOX and Trash -------------------------------------------------
+  using Mapped = std::shared_ptr<const std::set<std::pair<uint32_t, uint32_t>>>;
+  using ListDone = std::function<void(const Status&, uint32_t uv, std::vector<LocalMessage>)>;
+
+  // A fetched message into `record`: complete (FLAGS, INTERNALDATE,
+  // RFC822.SIZE, X-GUID) or the listing is spoilt (uidvalidity 0), as one
+  // with an unsolicited FETCH of flags alone in it could be wrong.
+  static void Record(BoxListing* record, const FetchedMessage& m) {
+    if (m.uid == 0 || m.uid > UINT32_MAX) return;
+    if (!m.has_flags || m.internaldate.empty() || m.guid.empty() ||
+        m.guid.size() > kMaxListedGuidBytes) {
+      record->uidvalidity = 0;
+      return;
+    }
+    ListedMessage& l = record->messages[static_cast<uint32_t>(m.uid)];
+    l.seen = HasFlag(m.flags, "\\Seen");
+    l.flagged = HasFlag(m.flags, "\\Flagged");
+    l.date = 0;
+    int64_t date = 0;
+    if (ParseInternalDate(m.internaldate, &date)) l.date = date;
+    l.size = m.size;
+    l.guid = m.guid;
+    l.has_message_id = m.has_body;
+    l.message_id = m.has_body ? HeaderValue(m.body, "message-id") : std::string();
+    if (l.message_id.size() > kMaxListedMessageIdBytes) record->uidvalidity = 0;
+  }
+
+  bool ListingCacheOn() const {
+    return !options.listing_dir.empty() && client->HasCapability("CONDSTORE");
+  }
+  std::string ListingFile(const std::string& box) const {
+    return ListingPath(options.listing_dir, user, box);
+  }
+  void SaveListing(const std::string& box, const BoxListing& l) {
+    if (!ListingCacheOn()) return;
+    Status s = l.uidvalidity != 0 && l.modseq != 0 ? WriteListing(ListingFile(box), l)
+                                                   : RemoveListing(ListingFile(box));
+    if (!s.ok()) LogDebug(user, "listing cache of " + box + " not kept: " + s.ToString());
+  }
+
   // SELECT box and list all its messages; a missing box has none.
   // `mapped`: (UIDVALIDITY, uid) of the id map's entries. The engine looks
   // messages up by match key only while they are unmapped (pairing, a
@@ -399,30 +446,188 @@ struct LocalMailbox::Impl {
   // is not fetched: on 10,000 messages that halves the listing. Its match
   // key is its GUID, which is all an insert of it needs should it be
   // unmapped and sent again in the same session.
-  void ListBox(const std::string& box,
-               std::shared_ptr<const std::set<std::pair<uint32_t, uint32_t>>> mapped,
-               std::function<void(const Status&, uint32_t uv, std::vector<LocalMessage>)> k) {
-    Select(box, [this, box, mapped, k](const Status& s, uint32_t uv, uint64_t exists,
-                                       bool missing) {
-      if (!s.ok() || missing || exists == 0) return k(s, uv, {});
-      auto lower = mapped->lower_bound({uv, 0});
-      const bool any_mapped = lower != mapped->end() && lower->first == uv;
-      FetchMessages(
-          box, uv, "1:*",
-          [this, box, uv, mapped, any_mapped, k](const Status& s2, std::vector<LocalMessage> msgs) {
-            if (!s2.ok() || !any_mapped) return k(s2, uv, std::move(msgs));
-            AddMessageIds(box, uv, mapped, std::move(msgs), k);
-          },
-          !any_mapped);
-    });
+  // With the listing cache, a box listed before is only asked what changed
+  // since (ListChanges); either way the listing is kept for the next time.
+  void ListBox(const std::string& box, Mapped mapped, ListDone k) {
+    Select(box,
+           [this, box, mapped, k](const Status& s, uint32_t uv, uint64_t exists, bool missing) {
+             if (!s.ok()) return k(s, uv, {});
+             if (missing || exists == 0) {
+               if (s.ok() && ListingCacheOn()) (void)RemoveListing(ListingFile(box));
+               return k(s, uv, {});
+             }
+             auto listing = std::make_shared<BoxListing>();
+             if (ListingCacheOn() && selected_modseq != 0) {
+               Status r = ReadListing(ListingFile(box), user, box, listing.get());
+               const int64_t now = WallSeconds();
+               if (r.ok() && listing->uidvalidity == uv && listing->modseq != 0 &&
+                   listing->modseq <= selected_modseq && listing->listed_s <= now + 60 &&
+                   now - listing->listed_s < kMaxListingAgeS) {
+                 return ListChanges(box, uv, mapped, listing, k);
+               }
+               if (!r.ok() && !r.IsNotFound()) {
+                 LogDebug(user, "listing cache of " + box + " not used: " + r.ToString());
+               }
+             }
+             ListAll(box, uv, mapped, k);
+           });
+  }
+
+  // Every message of the selected `box`.
+  void ListAll(const std::string& box, uint32_t uv, Mapped mapped, ListDone k) {
+    auto lower = mapped->lower_bound({uv, 0});
+    const bool any_mapped = lower != mapped->end() && lower->first == uv;
+    std::shared_ptr<BoxListing> record;
+    if (ListingCacheOn() && selected_modseq != 0) {
+      record = std::make_shared<BoxListing>();
+      record->user = user;
+      record->box = box;
+      record->uidvalidity = uv;
+      record->modseq = selected_modseq;  // before the FETCH: a change during it is seen again
+      record->listed_s = WallSeconds();
+    }
+    FetchMessages(
+        box, uv, "1:*",
+        [this, box, uv, mapped, any_mapped, record, k](const Status& s2,
+                                                       std::vector<LocalMessage> msgs) {
+          if (!s2.ok()) return k(s2, uv, std::move(msgs));
+          if (!any_mapped) {
+            if (record) SaveListing(box, *record);
+            return k(s2, uv, std::move(msgs));
+          }
+          AddMessageIds(box, uv, mapped, std::move(msgs), record, k);
+        },
+        !any_mapped, record);
+  }
+
+  // The selected `box` from `listing` (made at an earlier HIGHESTMODSEQ of
+  // the same UIDVALIDITY): the UIDs there now, and what changed since.
+  void ListChanges(const std::string& box, uint32_t uv, Mapped mapped,
+                   std::shared_ptr<BoxListing> listing, ListDone k) {
+    const uint64_t modseq = selected_modseq;
+    auto fallback = [this, box, uv, mapped, k](const std::string& why) {
+      LogDebug(user, "listing cache of " + box + ": " + why + ": listing every message");
+      ListAll(box, uv, mapped, k);
+    };
+    auto present = std::make_shared<std::vector<uint64_t>>();
+    const bool esearch = client->HasCapability("ESEARCH");
+    client->Command(
+        esearch ? "UID SEARCH RETURN (ALL) ALL" : "UID SEARCH ALL",
+        Guard([this, box, uv, mapped, listing, modseq, present, fallback,
+               k](const CommandResult& r) {
+          if (!r.status.ok() || (present->size() == 1 && (*present)[0] == 0)) {
+            return fallback("UID SEARCH failed");
+          }
+          auto changed = std::make_shared<std::map<uint32_t, ListedMessage>>();
+          auto spoilt = std::make_shared<bool>(false);
+          const std::string items = std::string(kFetchItemsNoHeader) + " (CHANGEDSINCE " +
+                                    std::to_string(listing->modseq) + ")";
+          client->UidFetch(
+              "1:*", items, Guard([changed, spoilt](FetchedMessage&& m) {
+                if (m.uid == 0 || m.uid > UINT32_MAX) return;
+                BoxListing one;
+                one.uidvalidity = 1;
+                Record(&one, m);
+                if (one.uidvalidity == 0 || one.messages.empty()) {
+                  *spoilt = true;
+                  return;
+                }
+                (*changed)[static_cast<uint32_t>(m.uid)] = std::move(one.messages.begin()->second);
+              }),
+              Guard([this, box, uv, mapped, listing, modseq, present, changed, spoilt, fallback,
+                     k](const CommandResult& r2) {
+                if (!r2.status.ok()) return fallback("UID FETCH CHANGEDSINCE failed");
+                if (*spoilt) return fallback("an incomplete FETCH answer");
+                const size_t n_changed = changed->size();
+                if (!UpdateListing(listing.get(), *present, std::move(*changed), modseq)) {
+                  return fallback("a message it cannot account for");
+                }
+                LogDebug(user, "listing cache of " + box + ": " +
+                                   std::to_string(listing->messages.size()) + " messages, " +
+                                   std::to_string(n_changed) + " changed");
+                std::vector<LocalMessage> msgs = FromListing(box, uv, *listing);
+                AddMessageIds(box, uv, mapped, std::move(msgs), listing, k);
+              }));
+        }),
+        [present, esearch](const imap::ImapResponse& r) {
+          if (r.name != (esearch ? "ESEARCH" : "SEARCH")) return false;
+          if (!esearch) {
+            for (const imap::ImapValue& v : r.args) {
+              uint64_t uid = 0;
+              if (!v.ToNumber(&uid) || uid == 0 || uid > UINT32_MAX) return MarkBad(present);
+              present->push_back(uid);
+            }
+            return true;
+          }
+          // (TAG "x") UID [ALL <set>]: without ALL the mailbox is empty.
+          for (size_t i = 0; i + 1 < r.args.size(); ++i) {
+            if (!r.args[i].IsAtom("ALL")) continue;
+            if (!r.args[i + 1].is_atom() ||
+                !ParseUidSetList(r.args[i + 1].text, kMaxListedMessages, present.get())) {
+              return MarkBad(present);
+            }
+          }
+          return true;
+        });
+  }
+
+  // A SEARCH answer that does not parse: the listing cannot be trusted.
+  static bool MarkBad(const std::shared_ptr<std::vector<uint64_t>>& present) {
+    present->assign(1, 0);
+    return true;
+  }
+
+  // "1:5,7,9:10" -> 1 2 3 4 5 7 9 10 (ascending, as Dovecot writes it; at
+  // most `max` UIDs).
+  static bool ParseUidSetList(std::string_view set, size_t max, std::vector<uint64_t>* out) {
+    while (!set.empty()) {
+      size_t comma = set.find(',');
+      std::string_view part = set.substr(0, comma);
+      set.remove_prefix(comma == std::string_view::npos ? set.size() : comma + 1);
+      size_t colon = part.find(':');
+      uint64_t a = 0, b = 0;
+      if (!ParseU64(part.substr(0, colon), &a)) return false;
+      b = a;
+      if (colon != std::string_view::npos && !ParseU64(part.substr(colon + 1), &b)) return false;
+      if (a == 0 || b < a || b > UINT32_MAX || (!out->empty() && a <= out->back())) return false;
+      if (b - a >= max || out->size() + (b - a) >= max) return false;
+      for (uint64_t u = a; u <= b; ++u) out->push_back(u);
+    }
+    return true;
+  }
+
+  // The engine messages of a listing, as FetchMessages makes them (match
+  // key: the GUID, AddMessageIds sets the rest).
+  std::vector<LocalMessage> FromListing(const std::string& box, uint32_t uv,
+                                        const BoxListing& listing) {
+    std::vector<LocalMessage> out;
+    out.reserve(listing.messages.size());
+    const bool is_trash = box == trash && box != kInbox;
+    for (const auto& [uid, m] : listing.messages) {
+      if (m.size > options.max_message_bytes) continue;  // never synced
+      LocalMessage lm;
+      lm.id = LocalId{box, uv, uid};
+      lm.meta.state = is_trash ? MessageState::kTrash
+                      : m.seen ? MessageState::kRead
+                               : MessageState::kUnread;
+      lm.meta.flagged = m.flagged;
+      lm.meta.order = uid;
+      lm.meta.date = m.date;
+      lm.meta.match_key = m.guid;
+      guids[lm.id] = m.guid;
+      sizes[lm.id] = m.size;
+      out.push_back(std::move(lm));
+    }
+    return out;
   }
 
   // The Message-ID (match key) of the unmapped messages of a listing made
-  // without it; the others keep their GUID as match key.
-  void AddMessageIds(const std::string& box, uint32_t uv,
-                     std::shared_ptr<const std::set<std::pair<uint32_t, uint32_t>>> mapped,
-                     std::vector<LocalMessage> msgs,
-                     std::function<void(const Status&, uint32_t uv, std::vector<LocalMessage>)> k) {
+  // without it; the others keep their GUID as match key. `record`: known
+  // Message-IDs are taken from it, those fetched go into it, and it is
+  // kept as the box's listing.
+  void AddMessageIds(const std::string& box, uint32_t uv, Mapped mapped,
+                     std::vector<LocalMessage> msgs, std::shared_ptr<BoxListing> record,
+                     ListDone k) {
     auto list = std::make_shared<std::vector<LocalMessage>>(std::move(msgs));
     auto index = std::make_shared<std::map<uint64_t, size_t>>();
     std::vector<uint64_t> uids;
@@ -430,23 +635,41 @@ struct LocalMailbox::Impl {
       LocalMessage& m = (*list)[i];
       m.meta.match_key = guids[m.id];
       if (mapped->count({uv, m.id.uid}) != 0) continue;
+      if (record) {
+        auto known = record->messages.find(m.id.uid);
+        if (known != record->messages.end() && known->second.has_message_id) {
+          if (!known->second.message_id.empty()) m.meta.match_key = known->second.message_id;
+          continue;
+        }
+      }
       uids.push_back(m.id.uid);
       (*index)[m.id.uid] = i;
     }
-    if (uids.empty()) return k(Status::OK(), uv, std::move(*list));
-    client->UidFetch(imap::UidSet(uids), kFetchHeader, Guard([list, index](FetchedMessage&& m) {
-                       auto it = index->find(m.uid);
-                       if (it == index->end()) return;
-                       std::string id = HeaderValue(m.body, "message-id");
-                       if (!id.empty()) (*list)[it->second].meta.match_key = std::move(id);
-                     }),
-                     Guard([box, uv, list, k](const CommandResult& r) {
-                       if (!r.status.ok()) {
-                         return k(Status::Unavailable("UID FETCH in " + box + " failed", r.text),
-                                  uv, {});
-                       }
-                       k(Status::OK(), uv, std::move(*list));
-                     }));
+    if (uids.empty()) {
+      if (record) SaveListing(box, *record);
+      return k(Status::OK(), uv, std::move(*list));
+    }
+    client->UidFetch(
+        imap::UidSet(uids), kFetchHeader, Guard([list, index, record](FetchedMessage&& m) {
+          auto it = index->find(m.uid);
+          if (it == index->end() || !m.has_body) return;
+          std::string id = HeaderValue(m.body, "message-id");
+          if (record) {
+            auto known = record->messages.find(static_cast<uint32_t>(m.uid));
+            if (known != record->messages.end() && id.size() <= kMaxListedMessageIdBytes) {
+              known->second.has_message_id = true;
+              known->second.message_id = id;
+            }
+          }
+          if (!id.empty()) (*list)[it->second].meta.match_key = std::move(id);
+        }),
+        Guard([this, box, uv, list, record, k](const CommandResult& r) {
+          if (!r.status.ok()) {
+            return k(Status::Unavailable("UID FETCH in " + box + " failed", r.text), uv, {});
+          }
+          if (record) SaveListing(box, *record);
+          k(Status::OK(), uv, std::move(*list));
+        }));
   }
 
   void SetMeta(MetadataMap values, Next k) {

@@ -41,6 +41,10 @@ struct LocalMailboxOptions {
   std::string sent_mailbox = "Sent";
   // Messages larger than this are listed but never copied to the remote side.
   uint64_t max_message_bytes = 64u << 20;
+  // Where the listing cache keeps what INBOX and Trash held at the last
+  // session (listing_cache.h); "" for none: every session lists every
+  // message.
+  std::string listing_dir;
 };
 
 // What LoadSnapshot found besides the engine's snapshot.

@@ -21,6 +21,7 @@
 #include "harness/process.h"
 #include "harness/temp_dir.h"
 #include "plugin/action_record.h"
+#include "sync_agent/listing_cache.h"
 #include "sync_agent/mail_submitter.h"
 
 namespace mobilesync::agent {
@@ -70,7 +71,7 @@ class LocalMailboxTest : public ::testing::Test {
     dovecot_ = new DovecotInstance();
     DovecotOptions o;
     for (const char* u : {"load", "resync", "ops", "entries", "submit", "subfail", "smtp",
-                          "timeout", "restore", "batch", "moved", "quick", "trashfp"}) {
+                          "timeout", "restore", "batch", "moved", "quick", "trashfp", "listc"}) {
       o.users.push_back({u, "pw", "userdb_mobilesync_enabled=yes"});
     }
     o.plugin_settings = "mobilesync_agent_socket = " + sock_dir_->path() + "/agent.sock\n";
@@ -688,6 +689,124 @@ TEST_F(LocalMailboxTest, TrashGuessesNeverChangeThePrint) {
   EXPECT_FALSE(q.unchanged);
   // (decided by the STATUS lines alone: no attribute is read for it)
   EXPECT_EQ(q.why, "the mailbox changed since the quick token");
+}
+
+// Every message of INBOX and Trash, as the engine sees them, in order.
+std::string Describe(const engine::AgentSnapshot& snap) {
+  std::vector<std::string> out;
+  for (const auto& m : snap.messages) {
+    out.push_back(m.id.mailbox + "/" + std::to_string(m.id.uidvalidity) + "/" +
+                  std::to_string(m.id.uid) + " state=" + std::to_string(int(m.meta.state)) +
+                  " flagged=" + std::to_string(m.meta.flagged) +
+                  " date=" + std::to_string(m.meta.date) +
+                  " order=" + std::to_string(m.meta.order) + " key=" + m.meta.match_key);
+  }
+  std::sort(out.begin(), out.end());
+  std::string all;
+  for (const auto& line : out) all += line + "\n";
+  return all;
+}
+
+// With the listing cache a session lists only what changed since the last
+// one (CHANGEDSINCE, UID SEARCH), and sees exactly what listing every
+// message sees: flags set and cleared, moves to Trash, expunges, new mail
+// with and without a Message-ID, mapped and unmapped messages. A listing of
+// another UIDVALIDITY, a damaged one or one that is too old is not used.
+TEST_F(LocalMailboxTest, ListingCacheSeesWhatAFullListingSees) {
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_TRUE(dovecot_->Deliver("listc", MakeTestMessage("m" + std::to_string(i), "b")).ok());
+  }
+  TempDir dir;
+  LocalMailboxOptions cached;
+  cached.listing_dir = dir.path();
+  const std::string inbox_file = ListingPath(dir.path(), "listc", "INBOX");
+  auto full = [&] {
+    Open("listc");
+    return Describe(Load().snap);
+  };
+  auto with_cache = [&] {
+    Open("listc", {}, false, cached);
+    return Describe(Load().snap);
+  };
+
+  // The first listing is a full one, and is kept.
+  const std::string first = with_cache();
+  ASSERT_EQ(std::count(first.begin(), first.end(), '\n'), 12) << first;
+  BoxListing kept;
+  ASSERT_TRUE(ReadListing(inbox_file, "listc", "INBOX", &kept).ok());
+  EXPECT_EQ(kept.messages.size(), 12u);
+  EXPECT_NE(kept.modseq, 0u);
+  EXPECT_EQ(first, full());
+
+  // Map UIDs 1-4 (their Message-ID is then not needed).
+  Open("listc", {}, false, cached);
+  Loaded l = Load();
+  for (const auto& m : l.snap.messages) {
+    if (m.id.uid > 4) continue;
+    Op put;
+    put.kind = OpKind::kPutMapping;
+    put.local = m.id;
+    put.remote = 300 + m.id.uid;
+    ASSERT_TRUE(Apply(put).status.ok());
+  }
+  EXPECT_EQ(with_cache(), full());
+
+  // Changes of every kind by the user, then mail without a Message-ID.
+  UserSession({"SELECT INBOX", "UID STORE 1,5 +FLAGS (\\Seen)", "UID STORE 2 +FLAGS (\\Flagged)",
+               "UID STORE 1 -FLAGS (\\Seen)", "UID MOVE 3,6 Trash",
+               "UID STORE 7 +FLAGS (\\Deleted)", "UID EXPUNGE 7"});
+  ASSERT_TRUE(dovecot_->Deliver("listc", MakeTestMessage("new", "n")).ok());
+  ASSERT_TRUE(
+      dovecot_->Deliver("listc", "From: <a@example.test>\r\nSubject: no id\r\n\r\nbody\r\n").ok());
+  const std::string after = with_cache();
+  EXPECT_EQ(after, full());
+  EXPECT_NE(after, first);
+  ASSERT_TRUE(ReadListing(inbox_file, "listc", "INBOX", &kept).ok());
+  EXPECT_EQ(kept.messages.size(), 11u);  // 12 - 2 moved - 1 expunged + 2 new
+  EXPECT_TRUE(kept.messages.count(13) && kept.messages.count(14));
+  EXPECT_FALSE(kept.messages.count(3) || kept.messages.count(7));
+  EXPECT_TRUE(kept.messages[5].seen && !kept.messages[1].seen && kept.messages[2].flagged);
+  BoxListing trash;
+  ASSERT_TRUE(
+      ReadListing(ListingPath(dir.path(), "listc", "Trash"), "listc", "Trash", &trash).ok());
+  EXPECT_EQ(trash.messages.size(), 2u);
+
+  // The cache is what the session used: a GUID changed in it shows (a
+  // cached message that did not change is not fetched again).
+  BoxListing doctored = kept;
+  doctored.messages[4].guid = "doctored";  // mapped: its key is its GUID
+  ASSERT_TRUE(WriteListing(inbox_file, doctored).ok());
+  EXPECT_NE(with_cache().find("key=doctored"), std::string::npos);
+  // ...and is not, once the user changes that message's flags.
+  ASSERT_TRUE(WriteListing(inbox_file, doctored).ok());
+  UserSession({"SELECT INBOX", "UID STORE 4 +FLAGS (\\Seen)"});
+  std::string now = with_cache();
+  EXPECT_EQ(now.find("key=doctored"), std::string::npos);
+  EXPECT_EQ(now, full());
+
+  // Not used: another UIDVALIDITY, too old, damaged, another user's.
+  for (int variant = 0; variant < 4; ++variant) {
+    ASSERT_TRUE(ReadListing(inbox_file, "listc", "INBOX", &kept).ok());
+    BoxListing bad = kept;
+    bad.messages.begin()->second.guid = "doctored";
+    if (variant == 0) bad.uidvalidity += 1;
+    if (variant == 1) bad.listed_s -= kMaxListingAgeS + 10;
+    if (variant == 3) bad.user = "load";
+    ASSERT_TRUE(WriteListing(inbox_file, bad).ok());
+    if (variant == 2) {
+      std::string text = EncodeListing(bad);
+      text[text.size() / 2] ^= 1;
+      FILE* f = fopen(inbox_file.c_str(), "w");
+      ASSERT_NE(f, nullptr);
+      fwrite(text.data(), 1, text.size(), f);
+      fclose(f);
+    }
+    EXPECT_EQ(with_cache().find("key=doctored"), std::string::npos) << variant;
+    // ...and replaced by a good one.
+    ASSERT_TRUE(ReadListing(inbox_file, "listc", "INBOX", &kept).ok()) << variant;
+    EXPECT_EQ(kept.messages.begin()->second.guid.find("doctored"), std::string::npos);
+  }
+  EXPECT_EQ(with_cache(), full());
 }
 
 // The token's own format: round trip, bounds, every required field.
