@@ -983,6 +983,37 @@ struct LocalMailbox::Impl {
     return out;
   }
 
+  // `mapped` and the messages the user moved to or from Trash since the last
+  // session while mapped: the snapshot moves their mapping with them (from
+  // the action entries), so their Message-ID is not needed either. Fetching
+  // it makes Dovecot open each moved message's file.
+  static std::shared_ptr<const std::set<std::pair<uint32_t, uint32_t>>> WithMovedMappings(
+      const MetadataMap& md,
+      std::shared_ptr<const std::set<std::pair<uint32_t, uint32_t>>> mapped) {
+    std::vector<std::pair<std::pair<uint32_t, uint32_t>, std::pair<uint32_t, uint32_t>>> moves;
+    for (auto it = md.lower_bound(kActionPrefix); it != md.end(); ++it) {
+      if (it->first.compare(0, kActionPrefix.size(), kActionPrefix) != 0) break;
+      plugin::ActionRecord rec;
+      if (!it->second || !plugin::ParseActionValue(*it->second, &rec).ok()) continue;
+      if (rec.kind != plugin::ActionKind::kTrash && rec.kind != plugin::ActionKind::kRestore)
+        continue;
+      moves.push_back({{rec.src_uidvalidity, rec.src_uid}, {rec.uidvalidity, rec.uid}});
+    }
+    if (moves.empty()) return mapped;
+    auto out = std::make_shared<std::set<std::pair<uint32_t, uint32_t>>>(*mapped);
+    // Entries are not in seq order here (names sort as text): a message moved
+    // again is found by going over them again (a few times at most: one
+    // missed costs a Message-ID fetch, nothing else).
+    for (int pass = 0; pass < 4; ++pass) {
+      bool added = false;
+      for (const auto& [src, dst] : moves) {
+        if (out->count(src) != 0 && out->insert(dst).second) added = true;
+      }
+      if (!added) break;
+    }
+    return out;
+  }
+
   // --- LoadSnapshot -----------------------------------------------------------
   struct Load {
     LoadDone done;
@@ -1023,7 +1054,7 @@ struct LocalMailbox::Impl {
           "", {kRoot}, true, Guard([this, st, fail](const CommandResult& r, MetadataMap&& md) {
             if (!r.status.ok()) return fail(Status::Unavailable("GETMETADATA failed", r.text));
             st->md = std::move(md);
-            auto mapped = MappedUids(st->md);
+            auto mapped = WithMovedMappings(st->md, MappedUids(st->md));
             ListBox(kInbox, mapped,
                     [this, st, mapped, fail](const Status& s2, uint32_t uv,
                                              std::vector<LocalMessage> msgs) {
