@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/secret_file.h"
 #include "common/user_name.h"
+#include "sync_agent/listing_cache.h"
 #include "sync_agent/wire_protocol.h"
 
 namespace mobilesync::agent {
@@ -75,6 +76,8 @@ Status Agent::Start() {
   if ((mkdir(listings.c_str(), 0700) != 0 && errno != EEXIST) ||
       chmod(listings.c_str(), 0700) != 0) {
     LogWarning("", "no listing cache: cannot create " + listings + ": " + strerror(errno));
+  } else if (size_t n = RemoveStaleListings(listings, static_cast<int64_t>(time(nullptr)))) {
+    LogInfo("", "listing cache: removed " + std::to_string(n) + " stale files");
   }
 
   std::string master_password;

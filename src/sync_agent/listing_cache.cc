@@ -1,5 +1,6 @@
 #include "sync_agent/listing_cache.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -283,6 +284,26 @@ Status RemoveListing(const std::string& path) {
   if (unlink(path.c_str()) != 0 && errno != ENOENT)
     return Status::IOError("remove " + path, strerror(errno));
   return Status::OK();
+}
+
+size_t RemoveStaleListings(const std::string& dir, int64_t now_s) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  size_t removed = 0;
+  auto ends_with = [](const std::string& s, std::string_view tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (!ends_with(name, ".listing") && !ends_with(name, ".listing.tmp")) continue;
+    const std::string path = dir + "/" + name;
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (ends_with(name, ".listing") && now_s - st.st_mtime < kMaxListingAgeS) continue;
+    if (unlink(path.c_str()) == 0) ++removed;
+  }
+  closedir(d);
+  return removed;
 }
 
 }  // namespace mobilesync::agent

@@ -2,6 +2,7 @@
 // UID SEARCH answers (sync_agent/listing_cache.h).
 #include "sync_agent/listing_cache.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -184,6 +185,28 @@ TEST(ListingCache, FilesAreTheirUsersAndPrivate) {
   ASSERT_TRUE(RemoveListing(path).ok());
   EXPECT_TRUE(ReadListing(path, l.user, l.box, &back).IsNotFound());
   EXPECT_TRUE(RemoveListing(path).ok());  // idempotent
+}
+
+TEST(ListingCache, StaleFilesAreRemovedAndFreshOnesKept) {
+  testing::TempDir dir;
+  BoxListing l = Sample();
+  const std::string fresh = ListingPath(dir.path(), "fresh", "INBOX");
+  const std::string stale = ListingPath(dir.path(), "gone", "INBOX");
+  ASSERT_TRUE(WriteListing(fresh, l).ok());
+  ASSERT_TRUE(WriteListing(stale, l).ok());
+  ASSERT_TRUE(WriteListing(stale + ".tmp", l).ok());            // a crash mid-write
+  ASSERT_TRUE(WriteListing(dir.path() + "/agent.db", l).ok());  // not ours
+  struct stat st;
+  ASSERT_EQ(stat(stale.c_str(), &st), 0);
+  const int64_t now = static_cast<int64_t>(st.st_mtime);
+  struct timespec old_times[2] = {{now - kMaxListingAgeS - 5, 0}, {now - kMaxListingAgeS - 5, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, stale.c_str(), old_times, 0), 0);
+  EXPECT_EQ(RemoveStaleListings(dir.path(), now), 2u);
+  EXPECT_EQ(stat(stale.c_str(), &st), -1);
+  EXPECT_EQ(stat((stale + ".tmp").c_str(), &st), -1);
+  EXPECT_EQ(stat(fresh.c_str(), &st), 0);
+  EXPECT_EQ(stat((dir.path() + "/agent.db").c_str(), &st), 0);
+  EXPECT_EQ(RemoveStaleListings(dir.path() + "/none", now), 0u);
 }
 
 }  // namespace
