@@ -206,6 +206,12 @@ int64_t WallSeconds() {
   return static_cast<int64_t>(time(nullptr));
 }
 
+int64_t MonoMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
 }  // namespace
 
 struct LocalMailbox::Impl {
@@ -1020,6 +1026,8 @@ struct LocalMailbox::Impl {
     MetadataMap md;
     uint32_t inbox_uv = 0, trash_uv = 0, sent_uv = 0;
     std::vector<LocalMessage> inbox, trash, sent;
+    // When each step ended (monotonic ms), for the debug log's breakdown.
+    int64_t started_ms = MonoMs(), metadata_ms = 0, inbox_ms = 0, trash_ms = 0;
   };
 
   void LoadSnapshot(LoadDone done) {
@@ -1054,6 +1062,7 @@ struct LocalMailbox::Impl {
           "", {kRoot}, true, Guard([this, st, fail](const CommandResult& r, MetadataMap&& md) {
             if (!r.status.ok()) return fail(Status::Unavailable("GETMETADATA failed", r.text));
             st->md = std::move(md);
+            st->metadata_ms = MonoMs();
             auto mapped = WithMovedMappings(st->md, MappedUids(st->md));
             ListBox(kInbox, mapped,
                     [this, st, mapped, fail](const Status& s2, uint32_t uv,
@@ -1061,11 +1070,13 @@ struct LocalMailbox::Impl {
                       if (!s2.ok()) return fail(s2);
                       st->inbox_uv = uv;
                       st->inbox = std::move(msgs);
+                      st->inbox_ms = MonoMs();
                       auto after_trash = [this, st, fail](const Status& s3, uint32_t tuv,
                                                           std::vector<LocalMessage> tmsgs) {
                         if (!s3.ok()) return fail(s3);
                         st->trash_uv = tuv;
                         st->trash = std::move(tmsgs);
+                        st->trash_ms = MonoMs();
                         LoadSent(st, fail);
                       };
                       if (!trash_exists || trash == kInbox) return after_trash(Status::OK(), 0, {});
@@ -1290,6 +1301,13 @@ struct LocalMailbox::Impl {
                         engine::AgentSnapshot(), SnapshotInfo());
       }
       owner->info_ = info;
+      const int64_t now = MonoMs();
+      LogDebug(user, "snapshot in " + std::to_string(now - st->started_ms) +
+                         " ms: fingerprint and attributes " +
+                         std::to_string(st->metadata_ms - st->started_ms) + ", INBOX " +
+                         std::to_string(st->inbox_ms - st->metadata_ms) + ", Trash " +
+                         std::to_string(st->trash_ms - st->inbox_ms) + ", the rest " +
+                         std::to_string(now - st->trash_ms));
       st->done(Status::OK(), std::move(*snap_ptr), info);
     });
   }
