@@ -216,6 +216,13 @@ bool UpdateListing(BoxListing* l, const std::vector<uint64_t>& present,
   return true;
 }
 
+bool ListingUsable(const BoxListing& l, uint32_t uidvalidity, uint64_t highestmodseq,
+                   int64_t now_s) {
+  return uidvalidity != 0 && l.uidvalidity == uidvalidity && l.modseq != 0 && highestmodseq != 0 &&
+         l.modseq <= highestmodseq && l.listed_s <= now_s + 60 &&
+         now_s - l.listed_s < kMaxListingAgeS;
+}
+
 std::string ListingPath(const std::string& dir, const std::string& user, const std::string& box) {
   std::string key = user;
   key += '\0';

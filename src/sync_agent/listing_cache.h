@@ -78,6 +78,15 @@ Status DecodeListing(std::string_view data, BoxListing* out);
 bool UpdateListing(BoxListing* listing, const std::vector<uint64_t>& present,
                    std::map<uint32_t, ListedMessage> changed, uint64_t modseq);
 
+// Whether `listing` (read back, of the right user and box) can be brought
+// up to date from a mailbox SELECTed now with `uidvalidity` and
+// `highestmodseq`: the same UIDVALIDITY, a modseq not past the mailbox's
+// (one that went back is an index rebuilt: its modseqs are not ours), and
+// every message fetched less than kMaxListingAgeS ago (a clock more than a
+// minute ahead of now is no age at all).
+bool ListingUsable(const BoxListing& listing, uint32_t uidvalidity, uint64_t highestmodseq,
+                   int64_t now_s);
+
 // Where `user`'s listing of `box` lives in `dir`: a name from a hash of
 // both (a user name may hold any byte a file name may not); the file itself
 // names them, and a file of another user or box is a miss.

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "plugin/action_record.h"
 #include "sync_agent/attribute_fields.h"
+#include "sync_agent/imap/uid_set.h"
 #include "sync_agent/listing_cache.h"
 #include "sync_agent/quick_token.h"
 
@@ -367,34 +368,18 @@ struct LocalMailbox::Impl {
                     });
   }
 
-  // Every message of `box` (selected, with `exists` messages) as engine
-  // messages; `sent_uids` non-empty: only those.
+  // The messages `uid_set` names in the selected `box`, as engine messages.
   // `record` (may be null): each message fetched goes into the listing
   // cache's listing too; one that came without every item spoils it.
   void FetchMessages(const std::string& box, uint32_t uv, const std::string& uid_set,
                      std::function<void(const Status&, std::vector<LocalMessage>)> k,
                      bool with_message_id = true, std::shared_ptr<BoxListing> record = nullptr) {
     auto out = std::make_shared<std::vector<LocalMessage>>();
-    bool is_trash = box == trash && box != kInbox;
     client->UidFetch(uid_set, with_message_id ? kFetchItems : kFetchItemsNoHeader,
-                     Guard([this, out, box, uv, is_trash, record](FetchedMessage&& m) {
+                     Guard([this, out, box, uv, record](FetchedMessage&& m) {
                        if (m.uid == 0 || m.uid > UINT32_MAX) return;
                        if (record) Record(record.get(), m);
-                       if (m.size > options.max_message_bytes) return;  // never synced
-                       LocalMessage lm;
-                       lm.id = LocalId{box, uv, static_cast<uint32_t>(m.uid)};
-                       lm.meta.state = is_trash                     ? MessageState::kTrash
-                                       : HasFlag(m.flags, "\\Seen") ? MessageState::kRead
-                                                                    : MessageState::kUnread;
-                       lm.meta.flagged = HasFlag(m.flags, "\\Flagged");
-                       lm.meta.order = m.uid;
-                       int64_t date = 0;
-                       if (ParseInternalDate(m.internaldate, &date)) lm.meta.date = date;
-                       lm.meta.match_key = HeaderValue(m.body, "message-id");
-                       if (lm.meta.match_key.empty()) lm.meta.match_key = m.guid;
-                       guids[lm.id] = m.guid;
-                       sizes[lm.id] = m.size;
-                       out->push_back(std::move(lm));
+                       AppendLocal(box, uv, static_cast<uint32_t>(m.uid), Listed(m), out.get());
                      }),
                      Guard([out, box, k](const CommandResult& r) {
                        if (!r.status.ok()) {
@@ -420,16 +405,44 @@ struct LocalMailbox::Impl {
       return;
     }
     ListedMessage& l = record->messages[static_cast<uint32_t>(m.uid)];
+    l = Listed(m);
+    if (l.message_id.size() > kMaxListedMessageIdBytes) record->uidvalidity = 0;
+  }
+
+  // A fetched message as listed; its Message-ID is known when the header
+  // was fetched.
+  static ListedMessage Listed(const FetchedMessage& m) {
+    ListedMessage l;
     l.seen = HasFlag(m.flags, "\\Seen");
     l.flagged = HasFlag(m.flags, "\\Flagged");
-    l.date = 0;
     int64_t date = 0;
     if (ParseInternalDate(m.internaldate, &date)) l.date = date;
     l.size = m.size;
     l.guid = m.guid;
     l.has_message_id = m.has_body;
-    l.message_id = m.has_body ? HeaderValue(m.body, "message-id") : std::string();
-    if (l.message_id.size() > kMaxListedMessageIdBytes) record->uidvalidity = 0;
+    if (m.has_body) l.message_id = HeaderValue(m.body, "message-id");
+    return l;
+  }
+
+  // The engine's message for `uid` of `box` as listed, appended to `out`
+  // (unless it is over the size limit: never synced), with its GUID and size
+  // kept for the session. Match key: its Message-ID when the listing knows
+  // one, else its GUID (see AddMessageIds).
+  void AppendLocal(const std::string& box, uint32_t uv, uint32_t uid, const ListedMessage& l,
+                   std::vector<LocalMessage>* out) {
+    if (l.size > options.max_message_bytes) return;
+    LocalMessage lm;
+    lm.id = LocalId{box, uv, uid};
+    lm.meta.state = box == trash && box != kInbox ? MessageState::kTrash
+                    : l.seen                      ? MessageState::kRead
+                                                  : MessageState::kUnread;
+    lm.meta.flagged = l.flagged;
+    lm.meta.order = uid;
+    lm.meta.date = l.date;
+    lm.meta.match_key = l.has_message_id && !l.message_id.empty() ? l.message_id : l.guid;
+    guids[lm.id] = l.guid;
+    sizes[lm.id] = l.size;
+    out->push_back(std::move(lm));
   }
 
   bool ListingCacheOn() const {
@@ -459,16 +472,13 @@ struct LocalMailbox::Impl {
            [this, box, mapped, k](const Status& s, uint32_t uv, uint64_t exists, bool missing) {
              if (!s.ok()) return k(s, uv, {});
              if (missing || exists == 0) {
-               if (s.ok() && ListingCacheOn()) (void)RemoveListing(ListingFile(box));
+               if (ListingCacheOn()) (void)RemoveListing(ListingFile(box));
                return k(s, uv, {});
              }
              auto listing = std::make_shared<BoxListing>();
              if (ListingCacheOn() && selected_modseq != 0) {
                Status r = ReadListing(ListingFile(box), user, box, listing.get());
-               const int64_t now = WallSeconds();
-               if (r.ok() && listing->uidvalidity == uv && listing->modseq != 0 &&
-                   listing->modseq <= selected_modseq && listing->listed_s <= now + 60 &&
-                   now - listing->listed_s < kMaxListingAgeS) {
+               if (r.ok() && ListingUsable(*listing, uv, selected_modseq, WallSeconds())) {
                  return ListChanges(box, uv, mapped, listing, k);
                }
                if (!r.ok() && !r.IsNotFound()) {
@@ -569,7 +579,7 @@ struct LocalMailbox::Impl {
           for (size_t i = 0; i + 1 < r.args.size(); ++i) {
             if (!r.args[i].IsAtom("ALL")) continue;
             if (!r.args[i + 1].is_atom() ||
-                !ParseUidSetList(r.args[i + 1].text, kMaxListedMessages, present.get())) {
+                !imap::ParseUidSet(r.args[i + 1].text, kMaxListedMessages, present.get())) {
               return MarkBad(present);
             }
           }
@@ -583,47 +593,12 @@ struct LocalMailbox::Impl {
     return true;
   }
 
-  // "1:5,7,9:10" -> 1 2 3 4 5 7 9 10 (ascending, as Dovecot writes it; at
-  // most `max` UIDs).
-  static bool ParseUidSetList(std::string_view set, size_t max, std::vector<uint64_t>* out) {
-    while (!set.empty()) {
-      size_t comma = set.find(',');
-      std::string_view part = set.substr(0, comma);
-      set.remove_prefix(comma == std::string_view::npos ? set.size() : comma + 1);
-      size_t colon = part.find(':');
-      uint64_t a = 0, b = 0;
-      if (!ParseU64(part.substr(0, colon), &a)) return false;
-      b = a;
-      if (colon != std::string_view::npos && !ParseU64(part.substr(colon + 1), &b)) return false;
-      if (a == 0 || b < a || b > UINT32_MAX || (!out->empty() && a <= out->back())) return false;
-      if (b - a >= max || out->size() + (b - a) >= max) return false;
-      for (uint64_t u = a; u <= b; ++u) out->push_back(u);
-    }
-    return true;
-  }
-
-  // The engine messages of a listing, as FetchMessages makes them (match
-  // key: the GUID, AddMessageIds sets the rest).
+  // The engine messages of a listing (AddMessageIds sets their match keys).
   std::vector<LocalMessage> FromListing(const std::string& box, uint32_t uv,
                                         const BoxListing& listing) {
     std::vector<LocalMessage> out;
     out.reserve(listing.messages.size());
-    const bool is_trash = box == trash && box != kInbox;
-    for (const auto& [uid, m] : listing.messages) {
-      if (m.size > options.max_message_bytes) continue;  // never synced
-      LocalMessage lm;
-      lm.id = LocalId{box, uv, uid};
-      lm.meta.state = is_trash ? MessageState::kTrash
-                      : m.seen ? MessageState::kRead
-                               : MessageState::kUnread;
-      lm.meta.flagged = m.flagged;
-      lm.meta.order = uid;
-      lm.meta.date = m.date;
-      lm.meta.match_key = m.guid;
-      guids[lm.id] = m.guid;
-      sizes[lm.id] = m.size;
-      out.push_back(std::move(lm));
-    }
+    for (const auto& [uid, m] : listing.messages) AppendLocal(box, uv, uid, m, &out);
     return out;
   }
 

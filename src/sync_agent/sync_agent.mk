@@ -8,6 +8,7 @@ src_sync_agent_libmsagent_la_SOURCES = \
 	src/sync_agent/event_ptrs.h \
 	src/sync_agent/imap/imap_client.cc src/sync_agent/imap/imap_client.h \
 	src/sync_agent/imap/imap_parser.cc src/sync_agent/imap/imap_parser.h \
+	src/sync_agent/imap/uid_set.cc src/sync_agent/imap/uid_set.h \
 	src/sync_agent/listing_cache.cc src/sync_agent/listing_cache.h \
 	src/sync_agent/local_mailbox.cc src/sync_agent/local_mailbox.h \
 	src/sync_agent/mail_submitter.cc src/sync_agent/mail_submitter.h \

@@ -2,6 +2,7 @@
 // throwaway instance): master-user login and every command the agent needs,
 // including a 10 MB literal both ways, pipelining and METADATA.
 #include "sync_agent/imap/imap_client.h"
+#include "sync_agent/imap/uid_set.h"
 
 #include <gtest/gtest.h>
 
@@ -14,9 +15,9 @@
 namespace mobilesync::agent::imap {
 namespace {
 
+using std::chrono::milliseconds;
 using testing::DovecotInstance;
 using testing::DovecotOptions;
-using std::chrono::milliseconds;
 
 // Runs the loop until `cond` holds or the deadline passes.
 bool RunUntil(event_base* base, const std::function<bool()>& cond,
@@ -68,13 +69,18 @@ class ImapClientTest : public ::testing::Test {
     auto c = std::make_unique<ImapClient>(base_.get(), o);
     bool done = false;
     Status st;
-    c->Connect([&](const Status& s) { st = s; done = true; });
+    c->Connect([&](const Status& s) {
+      st = s;
+      done = true;
+    });
     EXPECT_TRUE(RunUntil(base_.get(), [&] { return done; }));
     EXPECT_TRUE(st.ok()) << st.ToString();
     done = false;
     CommandResult r;
-    c->LoginAsMaster(user, "mobilesync-agent", "master-secret-pw",
-                     [&](const CommandResult& res) { r = res; done = true; });
+    c->LoginAsMaster(user, "mobilesync-agent", "master-secret-pw", [&](const CommandResult& res) {
+      r = res;
+      done = true;
+    });
     EXPECT_TRUE(RunUntil(base_.get(), [&] { return done; }));
     EXPECT_TRUE(r.status.ok()) << r.status.ToString();
     return c;
@@ -84,7 +90,10 @@ class ImapClientTest : public ::testing::Test {
   CommandResult Run(const std::function<void(ImapClient::Done)>& start) {
     bool done = false;
     CommandResult r;
-    start([&](const CommandResult& res) { r = res; done = true; });
+    start([&](const CommandResult& res) {
+      r = res;
+      done = true;
+    });
     EXPECT_TRUE(RunUntil(base_.get(), [&] { return done; }));
     return r;
   }
@@ -96,8 +105,9 @@ class ImapClientTest : public ::testing::Test {
 DovecotInstance* ImapClientTest::dovecot_ = nullptr;
 
 std::string BigMessage(size_t bytes) {
-  std::string m = "From: a@example.test\r\nTo: b@example.test\r\nSubject: big\r\n"
-                  "Message-ID: <big@example.test>\r\n\r\n";
+  std::string m =
+      "From: a@example.test\r\nTo: b@example.test\r\nSubject: big\r\n"
+      "Message-ID: <big@example.test>\r\n\r\n";
   size_t line = 0;
   while (m.size() < bytes) {
     std::string l = "line " + std::to_string(line++) + " ";
@@ -179,9 +189,9 @@ TEST_F(ImapClientTest, EveryCommandTheAgentNeeds) {
   // UID FETCH everything back, byte-equal.
   std::map<uint64_t, FetchedMessage> got;
   CommandResult r = Run([&](auto d) {
-    c->UidFetch(UidSet({u1.uid, u2.uid}),
-                "(FLAGS INTERNALDATE RFC822.SIZE X-GUID MODSEQ BODY.PEEK[])",
-                [&](FetchedMessage&& m) { got[m.uid] = std::move(m); }, d);
+    c->UidFetch(
+        UidSet({u1.uid, u2.uid}), "(FLAGS INTERNALDATE RFC822.SIZE X-GUID MODSEQ BODY.PEEK[])",
+        [&](FetchedMessage&& m) { got[m.uid] = std::move(m); }, d);
   });
   ASSERT_TRUE(r.status.ok()) << r.status.ToString();
   ASSERT_EQ(got.size(), 2u);
@@ -200,8 +210,9 @@ TEST_F(ImapClientTest, EveryCommandTheAgentNeeds) {
   EXPECT_TRUE(r.status.ok()) << r.status.ToString();
   got.clear();
   r = Run([&](auto d) {
-    c->UidFetch(std::to_string(u1.uid), "(FLAGS)",
-                [&](FetchedMessage&& m) { got[m.uid] = std::move(m); }, d);
+    c->UidFetch(
+        std::to_string(u1.uid), "(FLAGS)", [&](FetchedMessage&& m) { got[m.uid] = std::move(m); },
+        d);
   });
   ASSERT_EQ(got.size(), 1u);
   EXPECT_NE(std::find(got[u1.uid].flags.begin(), got[u1.uid].flags.end(), "\\Seen"),
@@ -237,10 +248,11 @@ TEST_F(ImapClientTest, EveryCommandTheAgentNeeds) {
 
   // IDLE, woken by nothing: end it ourselves.
   bool idle_done = false;
-  c->Idle([](const ImapResponse&) {}, [&](const CommandResult& res) {
-    EXPECT_TRUE(res.status.ok()) << res.status.ToString();
-    idle_done = true;
-  });
+  c->Idle([](const ImapResponse&) {},
+          [&](const CommandResult& res) {
+            EXPECT_TRUE(res.status.ok()) << res.status.ToString();
+            idle_done = true;
+          });
   c->IdleDone();
   ASSERT_TRUE(RunUntil(base_.get(), [&] { return idle_done; }));
 
@@ -300,7 +312,10 @@ TEST_F(ImapClientTest, CloseCancelsEveryCommandExactlyOnce) {
   int cancelled = 0, other = 0;
   for (int i = 0; i < 40; ++i) {
     c->Noop([&](const CommandResult& r) {
-      if (r.status.IsUnavailable()) ++cancelled; else ++other;
+      if (r.status.IsUnavailable())
+        ++cancelled;
+      else
+        ++other;
     });
   }
   c->Close(Status::Unavailable("test closes"));
@@ -336,7 +351,10 @@ TEST_F(ImapClientTest, ServerDisconnectFailsInFlightCommands) {
   auto c = Connect("bob");
   Status closed;
   bool close_seen = false;
-  c->set_on_close([&](const Status& s) { closed = s; close_seen = true; });
+  c->set_on_close([&](const Status& s) {
+    closed = s;
+    close_seen = true;
+  });
   // LOGOUT then a NOOP that the server will never answer.
   int answered = 0;
   c->Logout([&](const CommandResult&) { ++answered; });

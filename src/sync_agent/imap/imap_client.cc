@@ -94,21 +94,6 @@ std::vector<std::string> CommandBuilder::Finish() {
   return std::move(chunks_);
 }
 
-std::string UidSet(std::vector<uint64_t> uids) {
-  std::sort(uids.begin(), uids.end());
-  uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
-  std::string out;
-  for (size_t i = 0; i < uids.size();) {
-    size_t j = i;
-    while (j + 1 < uids.size() && uids[j + 1] == uids[j] + 1) ++j;
-    if (!out.empty()) out += ",";
-    out += std::to_string(uids[i]);
-    if (j > i) out += ":" + std::to_string(uids[j]);
-    i = j + 1;
-  }
-  return out;
-}
-
 // --- Connection ---------------------------------------------------------------
 
 ImapClient::ImapClient(event_base* base, ImapClientOptions options)
@@ -134,8 +119,8 @@ void ImapClient::Connect(std::function<void(const Status&)> done) {
                      : Status::InvalidArgument("IMAP over TLS needs a TLS context");
     if (s.ok()) {
       // Ownership of the SSL passes to libevent here, even on failure.
-      bev = bufferevent_openssl_socket_new(base_, -1, ssl.release(),
-                                           BUFFEREVENT_SSL_CONNECTING, flags);
+      bev = bufferevent_openssl_socket_new(base_, -1, ssl.release(), BUFFEREVENT_SSL_CONNECTING,
+                                           flags);
       if (bev) bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     }
   } else {
@@ -147,8 +132,7 @@ void ImapClient::Connect(std::function<void(const Status&)> done) {
     // Message bodies come in batches: read up to 1 MiB per callback (the
     // default is 16 KiB).
     bufferevent_set_max_single_read(bev, 1u << 20);
-    bufferevent_setcb(bev, &ImapClient::ReadCb, &ImapClient::WriteCb, &ImapClient::EventCb,
-                      this);
+    bufferevent_setcb(bev, &ImapClient::ReadCb, &ImapClient::WriteCb, &ImapClient::EventCb, this);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     // The host is a literal address or a local name: a blocking resolution
     // (no evdns base) is acceptable for Dovecot on this host.
@@ -193,8 +177,7 @@ void ImapClient::FinishConnect(const Status& s) {
 }
 
 void ImapClient::Fail(const Status& why, bool notify_close) {
-  if (state_ == State::kClosed && pending_.empty() && in_flight_.empty() && !connect_done_)
-    return;
+  if (state_ == State::kClosed && pending_.empty() && in_flight_.empty() && !connect_done_) return;
   State was = state_;
   state_ = State::kClosed;
   if (bev_) {
@@ -232,7 +215,9 @@ void ImapClient::Fail(const Status& why, bool notify_close) {
   }
 }
 
-void ImapClient::Close(const Status& why) { Fail(why, false); }
+void ImapClient::Close(const Status& why) {
+  Fail(why, false);
+}
 
 void ImapClient::EventCb(bufferevent* bev, short what, void* arg) {
   auto* self = static_cast<ImapClient*>(arg);
@@ -250,7 +235,7 @@ void ImapClient::EventCb(bufferevent* bev, short what, void* arg) {
       self->Fail(Status::OK(), true);
     } else {
       self->Fail(Status::Unavailable(self->got_bye_ ? "IMAP server said BYE and closed"
-                                                     : "IMAP server closed the connection",
+                                                    : "IMAP server closed the connection",
                                      where),
                  true);
     }
@@ -286,8 +271,8 @@ void ImapClient::ReadCb(bufferevent* bev, void* arg) {
     int n = evbuffer_peek(in, -1, nullptr, vec, 16);
     size_t used = 0;
     for (int i = 0; i < n && i < 16; ++i) {
-      self->parser_.Feed(std::string_view(static_cast<const char*>(vec[i].iov_base),
-                                          vec[i].iov_len));
+      self->parser_.Feed(
+          std::string_view(static_cast<const char*>(vec[i].iov_base), vec[i].iov_len));
       used += vec[i].iov_len;
     }
     evbuffer_drain(in, used);
@@ -397,8 +382,7 @@ bool ImapClient::Dispatch(ImapResponse&& r) {
   std::weak_ptr<bool> guard = alive_;
   if (r.IsStatus() && r.CodeName() == "CAPABILITY") UpdateCapabilities(r.code, 1);
   if (state_ == State::kGreeting) {
-    if (r.type != ImapResponse::Type::kUntagged ||
-        (r.name != "OK" && r.name != "PREAUTH")) {
+    if (r.type != ImapResponse::Type::kUntagged || (r.name != "OK" && r.name != "PREAUTH")) {
       Fail(Status::Unavailable("IMAP server refused the connection", r.text), false);
       return !guard.expired();
     }
@@ -438,10 +422,8 @@ bool ImapClient::Dispatch(ImapResponse&& r) {
       SendPending();
       return true;
     }
-    case ImapResponse::Type::kTagged:
-      return HandleTagged(std::move(r));
-    case ImapResponse::Type::kUntagged:
-      break;
+    case ImapResponse::Type::kTagged: return HandleTagged(std::move(r));
+    case ImapResponse::Type::kUntagged: break;
   }
   if (r.name == "BYE") got_bye_ = true;
   if (r.name == "CAPABILITY") UpdateCapabilities(r.args, 0);
@@ -541,7 +523,9 @@ void ImapClient::LoginAsMaster(const std::string& user, const std::string& maste
   Login(user + "*" + master_user, master_password, std::move(done));
 }
 
-void ImapClient::Capability(Done done) { Command("CAPABILITY", std::move(done)); }
+void ImapClient::Capability(Done done) {
+  Command("CAPABILITY", std::move(done));
+}
 
 void ImapClient::Select(const std::string& mailbox, bool read_only, bool condstore,
                         std::function<void(const CommandResult&, const MailboxInfo&)> done) {
@@ -628,10 +612,13 @@ void ImapClient::UidMoveWithUids(const std::string& uid_set, const std::string& 
     if (r.name != "OK" || r.CodeName() != "COPYUID") return false;
     return ParseCopyUid(r.code, copyuid.get());
   };
-  Command(b.Finish(), [copyuid, done = std::move(done)](const CommandResult& r) {
-    if (r.status.ok() && copyuid->dest.empty()) (void)ParseCopyUid(r.code, copyuid.get());
-    done(r, *copyuid);
-  }, std::move(handler));
+  Command(
+      b.Finish(),
+      [copyuid, done = std::move(done)](const CommandResult& r) {
+        if (r.status.ok() && copyuid->dest.empty()) (void)ParseCopyUid(r.code, copyuid.get());
+        done(r, *copyuid);
+      },
+      std::move(handler));
 }
 
 void ImapClient::UidExpunge(const std::string& uid_set, Done done) {
@@ -648,8 +635,8 @@ void ImapClient::Append(const std::string& mailbox, const std::string& flags,
   b.Raw(" ").Literal(message);
   auto cmd = std::make_unique<Cmd>();
   cmd->chunks = b.Finish();
-  cmd->log_text = "APPEND " + EscapeForLog(mailbox, 200) + " {" +
-                  std::to_string(message.size()) + "}";
+  cmd->log_text =
+      "APPEND " + EscapeForLog(mailbox, 200) + " {" + std::to_string(message.size()) + "}";
   cmd->done = [done = std::move(done)](const CommandResult& r) {
     AppendUid uid;
     if (r.status.ok() && r.code.size() >= 3 && Upper(r.code[0].text) == "APPENDUID") {
@@ -661,8 +648,7 @@ void ImapClient::Append(const std::string& mailbox, const std::string& flags,
   Enqueue(std::move(cmd));
 }
 
-void ImapClient::List(
-    std::function<void(const CommandResult&, std::vector<ListEntry>&&)> done) {
+void ImapClient::List(std::function<void(const CommandResult&, std::vector<ListEntry>&&)> done) {
   auto entries = std::make_shared<std::vector<ListEntry>>();
   auto handler = [entries](const ImapResponse& r) {
     if (r.name != "LIST" || r.args.size() < 3 || !r.args[0].is_list()) return false;
@@ -677,13 +663,14 @@ void ImapClient::List(
   std::string cmd = "LIST \"\" \"*\"";
   if (HasCapability("SPECIAL-USE") && HasCapability("LIST-EXTENDED"))
     cmd += " RETURN (SPECIAL-USE)";
-  Command(cmd, [entries, done = std::move(done)](const CommandResult& r) {
-    done(r, std::move(*entries));
-  }, std::move(handler));
+  Command(
+      cmd,
+      [entries, done = std::move(done)](const CommandResult& r) { done(r, std::move(*entries)); },
+      std::move(handler));
 }
 
-void ImapClient::GetMetadata(const std::string& mailbox,
-                             const std::vector<std::string>& entries, bool depth_infinity,
+void ImapClient::GetMetadata(const std::string& mailbox, const std::vector<std::string>& entries,
+                             bool depth_infinity,
                              std::function<void(const CommandResult&, MetadataMap&&)> done) {
   CommandBuilder b(HasCapability("LITERAL+"));
   b.Raw("GETMETADATA ");
@@ -709,9 +696,10 @@ void ImapClient::GetMetadata(const std::string& mailbox,
     }
     return true;
   };
-  Command(b.Finish(), [values, done = std::move(done)](const CommandResult& r) {
-    done(r, std::move(*values));
-  }, std::move(handler));
+  Command(
+      b.Finish(),
+      [values, done = std::move(done)](const CommandResult& r) { done(r, std::move(*values)); },
+      std::move(handler));
 }
 
 void ImapClient::SetMetadata(const std::string& mailbox, const MetadataMap& values, Done done) {
@@ -732,7 +720,9 @@ void ImapClient::SetMetadata(const std::string& mailbox, const MetadataMap& valu
   Command(b.Finish(), std::move(done));
 }
 
-void ImapClient::Noop(Done done) { Command("NOOP", std::move(done)); }
+void ImapClient::Noop(Done done) {
+  Command("NOOP", std::move(done));
+}
 
 void ImapClient::Idle(std::function<void(const ImapResponse&)> on_event, Done done) {
   auto cmd = std::make_unique<Cmd>();
@@ -759,13 +749,16 @@ void ImapClient::IdleDone() {
 }
 
 void ImapClient::Logout(Done done) {
-  Command("LOGOUT", [this, done = std::move(done)](const CommandResult& r) {
-    logging_out_ = true;
-    done(r);
-  }, [this](const ImapResponse& r) {
-    if (r.name == "BYE") logging_out_ = true;
-    return false;
-  });
+  Command(
+      "LOGOUT",
+      [this, done = std::move(done)](const CommandResult& r) {
+        logging_out_ = true;
+        done(r);
+      },
+      [this](const ImapResponse& r) {
+        if (r.name == "BYE") logging_out_ = true;
+        return false;
+      });
 }
 
 }  // namespace mobilesync::agent::imap

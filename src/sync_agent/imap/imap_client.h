@@ -87,8 +87,8 @@ struct FetchedMessage {
   std::string internaldate;
   uint64_t size = 0;
   uint64_t modseq = 0;
-  std::string guid;   // X-GUID (Dovecot)
-  std::string body;   // BODY[] / BODY.PEEK[]
+  std::string guid;  // X-GUID (Dovecot)
+  std::string body;  // BODY[] / BODY.PEEK[]
   bool has_body = false;
 };
 
@@ -160,8 +160,7 @@ class ImapClient {
 
   // --- Generic commands ----------------------------------------------------
   // `chunks` from CommandBuilder (without the tag). REQUIRES: Connect done.
-  void Command(std::vector<std::string> chunks, Done done,
-               UntaggedHandler untagged = nullptr);
+  void Command(std::vector<std::string> chunks, Done done, UntaggedHandler untagged = nullptr);
   void Command(std::string_view text, Done done, UntaggedHandler untagged = nullptr);
 
   // --- Typed commands -------------------------------------------------------
@@ -179,8 +178,8 @@ class ImapClient {
   void UidFetch(const std::string& uid_set, const std::string& items,
                 std::function<void(FetchedMessage&&)> on_message, Done done);
   // UID STORE `uid_set` `action` (`flags`), e.g. action "+FLAGS.SILENT".
-  void UidStore(const std::string& uid_set, const std::string& action,
-                const std::string& flags, Done done);
+  void UidStore(const std::string& uid_set, const std::string& action, const std::string& flags,
+                Done done);
   void UidMove(const std::string& uid_set, const std::string& mailbox, Done done);
   // The same, reporting the new UIDs: Dovecot sends COPYUID for MOVE in an
   // untagged OK before the EXPUNGEs (RFC 6851 3.3); other servers may put
@@ -190,8 +189,8 @@ class ImapClient {
   void UidExpunge(const std::string& uid_set, Done done);
   // APPEND with flags like "(\\Seen)" (or ""), an INTERNALDATE string (or
   // ""), and the message as a literal. APPENDUID when the server has UIDPLUS.
-  void Append(const std::string& mailbox, const std::string& flags,
-              const std::string& internaldate, const std::string& message,
+  void Append(const std::string& mailbox, const std::string& flags, const std::string& internaldate,
+              const std::string& message,
               std::function<void(const CommandResult&, const AppendUid&)> done);
   // LIST "" "*" with special-use attributes (RETURN (SPECIAL-USE) when the
   // server has SPECIAL-USE and LIST-EXTENDED).
@@ -275,9 +274,6 @@ class ImapClient {
   // Expires when the client is destroyed (isync's imap_ref/imap_deref).
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
-
-// "1:5,7" from sorted or unsorted UIDs.
-std::string UidSet(std::vector<uint64_t> uids);
 
 }  // namespace mobilesync::agent::imap
 

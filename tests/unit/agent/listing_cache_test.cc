@@ -164,6 +164,23 @@ TEST(ListingCache, UpdateAppliesChangesAndDropsWhatIsGone) {
   EXPECT_FALSE(UpdateListing(&n, {0}, {}, 300));
 }
 
+TEST(ListingCache, UsableOnlyForTheSameMailboxAtOrAfterItsModseqWithinTheHour) {
+  const BoxListing l = Sample();  // uidvalidity 1700000000, modseq 220, listed 1800000000
+  const int64_t t = l.listed_s;
+  EXPECT_TRUE(ListingUsable(l, l.uidvalidity, 220, t));
+  EXPECT_TRUE(ListingUsable(l, l.uidvalidity, 5000, t + kMaxListingAgeS - 1));
+  EXPECT_FALSE(ListingUsable(l, l.uidvalidity + 1, 220, t));  // another mailbox
+  EXPECT_FALSE(ListingUsable(l, 0, 220, t));
+  EXPECT_FALSE(ListingUsable(l, l.uidvalidity, 219, t));                    // modseq went back
+  EXPECT_FALSE(ListingUsable(l, l.uidvalidity, 0, t));                      // no CONDSTORE now
+  EXPECT_FALSE(ListingUsable(l, l.uidvalidity, 220, t + kMaxListingAgeS));  // too old
+  EXPECT_TRUE(ListingUsable(l, l.uidvalidity, 220, t - 60));                // clocks a minute apart
+  EXPECT_FALSE(ListingUsable(l, l.uidvalidity, 220, t - 61));               // listed in the future
+  BoxListing spoilt = l;
+  spoilt.modseq = 0;
+  EXPECT_FALSE(ListingUsable(spoilt, l.uidvalidity, 220, t));
+}
+
 TEST(ListingCache, FilesAreTheirUsersAndPrivate) {
   testing::TempDir dir;
   const BoxListing l = Sample();
