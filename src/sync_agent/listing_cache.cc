@@ -1,17 +1,14 @@
 #include "sync_agent/listing_cache.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <utility>
 
 #include "plugin/action_record.h"
 #include "sync_agent/attribute_fields.h"
+#include "sync_agent/cache_file.h"
 
 namespace mobilesync::agent {
 
@@ -27,61 +24,8 @@ namespace {
 
 constexpr std::string_view kMagic = "mobilesync-listing v1 ";
 
-uint64_t Fnv1a(std::string_view data) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-std::string Hex16(uint64_t v) {
-  char buf[17];
-  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-// Splits off the next space-separated field of `line`.
-std::string_view NextField(std::string_view* line) {
-  size_t sp = line->find(' ');
-  std::string_view f = line->substr(0, sp);
-  line->remove_prefix(sp == std::string_view::npos ? line->size() : sp + 1);
-  return f;
-}
-
-bool ParseI64(std::string_view s, int64_t* out) {
-  bool neg = !s.empty() && s[0] == '-';
-  if (neg) s.remove_prefix(1);
-  uint64_t v = 0;
-  if (!ParseU64(s, &v) || v > static_cast<uint64_t>(INT64_MAX)) return false;
-  if (neg && v == 0) return false;  // "-0" is not canonical
-  *out = neg ? -static_cast<int64_t>(v) : static_cast<int64_t>(v);
-  return true;
-}
-
-bool NamedField(std::string_view* line, std::string_view name, std::string_view* value) {
-  std::string_view f = NextField(line);
-  if (f.size() <= name.size() || f.substr(0, name.size()) != name || f[name.size()] != '=')
-    return false;
-  *value = f.substr(name.size() + 1);
-  return true;
-}
-
-bool NamedU64(std::string_view* line, std::string_view name, uint64_t* out) {
-  std::string_view v;
-  return NamedField(line, name, &v) && ParseU64(v, out);
-}
-
-bool NamedI64(std::string_view* line, std::string_view name, int64_t* out) {
-  std::string_view v;
-  return NamedField(line, name, &v) && ParseI64(v, out);
-}
-
-bool NamedText(std::string_view* line, std::string_view name, std::string* out) {
-  std::string_view v;
-  return NamedField(line, name, &v) && plugin::PercentDecode(v, out);
-}
+using cache_file::NextField;
+using cache_file::ParseI64;
 
 Status Damaged(std::string_view what) {
   return Status::Corruption("damaged listing", what);
@@ -140,21 +84,15 @@ std::string EncodeListing(const BoxListing& l) {
     out += m.has_message_id ? " =" + plugin::PercentEncode(m.message_id) : std::string(" -");
     out += '\n';
   }
-  out += "end " + Hex16(Fnv1a(out)) + "\n";
-  return out;
+  return cache_file::Seal(std::move(out));
 }
 
 Status DecodeListing(std::string_view data, BoxListing* out) {
   *out = BoxListing();
   if (data.size() > kMaxListingFileBytes) return Damaged("too large");
   // The trailer first: a file cut anywhere, or changed anywhere, fails here.
-  if (data.size() < 22 || data.back() != '\n') return Damaged("no trailer");
-  const size_t trailer = data.rfind('\n', data.size() - 2) + 1;  // npos + 1 == 0
-  std::string_view end = data.substr(trailer, data.size() - 1 - trailer);
-  if (end.size() != 20 || end.substr(0, 4) != "end " ||
-      end.substr(4) != Hex16(Fnv1a(data.substr(0, trailer))))
-    return Damaged("bad checksum");
-  std::string_view body = data.substr(0, trailer);
+  std::string_view body;
+  if (!cache_file::Unseal(data, &body)) return Damaged("bad checksum");
 
   size_t nl = body.find('\n');
   std::string_view header = body.substr(0, nl);
@@ -163,6 +101,9 @@ Status DecodeListing(std::string_view data, BoxListing* out) {
   header.remove_prefix(kMagic.size());
   uint64_t uv = 0, count = 0;
   BoxListing l;
+  using cache_file::NamedI64;
+  using cache_file::NamedText;
+  using cache_file::NamedU64;
   if (!NamedU64(&header, "uidvalidity", &uv) || uv == 0 || uv > UINT32_MAX ||
       !NamedU64(&header, "modseq", &l.modseq) || !NamedI64(&header, "listed", &l.listed_s) ||
       !NamedU64(&header, "count", &count) || count > kMaxListedMessages ||
@@ -224,38 +165,17 @@ bool ListingUsable(const BoxListing& l, uint32_t uidvalidity, uint64_t highestmo
 }
 
 std::string ListingPath(const std::string& dir, const std::string& user, const std::string& box) {
-  std::string key = user;
-  key += '\0';
-  key += box;
-  return dir + "/" + Hex16(Fnv1a(key)) + ".listing";
+  return cache_file::Path(dir, user, box, ".listing");
 }
 
 Status ReadListing(const std::string& path, const std::string& user, const std::string& box,
                    BoxListing* out) {
   *out = BoxListing();
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    if (errno == ENOENT) return Status::NotFound("no listing", path);
-    return Status::IOError("open " + path, strerror(errno));
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-      static_cast<uint64_t>(st.st_size) > kMaxListingFileBytes) {
-    close(fd);
-    return Damaged("not a regular file of at most 256 MiB");
-  }
-  std::string data(static_cast<size_t>(st.st_size), '\0');
-  size_t got = 0;
-  while (got < data.size()) {
-    ssize_t n = read(fd, &data[got], data.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  close(fd);
-  data.resize(got);
+  std::string data;
+  Status s = cache_file::Read(path, kMaxListingFileBytes, &data);
+  if (!s.ok()) return s;
   BoxListing l;
-  Status s = DecodeListing(data, &l);
+  s = DecodeListing(data, &l);
   if (!s.ok()) return s;
   if (l.user != user || l.box != box) return Damaged("of another user or mailbox");
   *out = std::move(l);
@@ -263,34 +183,11 @@ Status ReadListing(const std::string& path, const std::string& user, const std::
 }
 
 Status WriteListing(const std::string& path, const BoxListing& listing) {
-  const std::string data = EncodeListing(listing);
-  const std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return Status::IOError("create " + tmp, strerror(errno));
-  size_t put = 0;
-  while (put < data.size()) {
-    ssize_t n = write(fd, data.data() + put, data.size() - put);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string why = n < 0 ? strerror(errno) : "short write";
-      close(fd);
-      unlink(tmp.c_str());
-      return Status::IOError("write " + tmp, why);
-    }
-    put += static_cast<size_t>(n);
-  }
-  if (close(fd) != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = strerror(errno);
-    unlink(tmp.c_str());
-    return Status::IOError("replace " + path, why);
-  }
-  return Status::OK();
+  return cache_file::Replace(path, EncodeListing(listing));
 }
 
 Status RemoveListing(const std::string& path) {
-  if (unlink(path.c_str()) != 0 && errno != ENOENT)
-    return Status::IOError("remove " + path, strerror(errno));
-  return Status::OK();
+  return cache_file::Remove(path);
 }
 
 size_t RemoveStaleListings(const std::string& dir, int64_t now_s) {
@@ -302,11 +199,14 @@ size_t RemoveStaleListings(const std::string& dir, int64_t now_s) {
   };
   while (dirent* e = readdir(d)) {
     const std::string name = e->d_name;
-    if (!ends_with(name, ".listing") && !ends_with(name, ".listing.tmp")) continue;
+    const bool cache = ends_with(name, ".listing") || ends_with(name, ".idmap");
+    if (!cache && !ends_with(name, ".listing.tmp") && !ends_with(name, ".idmap.tmp")) continue;
     const std::string path = dir + "/" + name;
     struct stat st;
     if (lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    if (ends_with(name, ".listing") && now_s - st.st_mtime < kMaxListingAgeS) continue;
+    // An id map cache is only used within kMaxIdMapAgeS (== kMaxListingAgeS)
+    // of its read, which its file's time is never before.
+    if (cache && now_s - st.st_mtime < kMaxListingAgeS) continue;
     if (unlink(path.c_str()) == 0) ++removed;
   }
   closedir(d);

@@ -100,9 +100,10 @@ Status ReadListing(const std::string& path, const std::string& user, const std::
 // listing lost with the page cache is a miss.
 Status WriteListing(const std::string& path, const BoxListing& listing);
 Status RemoveListing(const std::string& path);
-// Removes the files in `dir` that can no longer be used (written more
-// than kMaxListingAgeS before `now_s`: a user no longer enabled, a mailbox
-// renamed) and leftover temporary files; the number removed.
+// Removes the files in `dir` that can no longer be used (listings and id
+// map caches written more than kMaxListingAgeS before `now_s`: a user no
+// longer enabled, a mailbox renamed) and leftover temporary files; the
+// number removed.
 size_t RemoveStaleListings(const std::string& dir, int64_t now_s);
 
 }  // namespace mobilesync::agent

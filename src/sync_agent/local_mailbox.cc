@@ -1,6 +1,8 @@
 #include "sync_agent/local_mailbox.h"
 
+#include <openssl/rand.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -13,6 +15,8 @@
 #include "common/log.h"
 #include "plugin/action_record.h"
 #include "sync_agent/attribute_fields.h"
+#include "sync_agent/cache_file.h"
+#include "sync_agent/id_map_cache.h"
 #include "sync_agent/imap/uid_set.h"
 #include "sync_agent/listing_cache.h"
 #include "sync_agent/quick_token.h"
@@ -43,6 +47,7 @@ const std::string kGenerationEntry = kRoot + "/generation";
 // the mailbox: the generation, N and the mailbox fingerprint it started
 // from (LoadQuick). Deleted at the start of every full session.
 const std::string kQuickEntry = kRoot + "/quick";
+const std::string kMapStampEntry = kRoot + "/mapstamp";
 const char kInbox[] = "INBOX";
 const char kFetchItems[] =
     "(UID FLAGS INTERNALDATE RFC822.SIZE X-GUID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])";
@@ -263,6 +268,15 @@ struct LocalMailbox::Impl {
   // One SETMETADATA command line: Dovecot's imap_max_line_length is 64 KiB.
   static constexpr size_t kMaxCommandBytes = 48 * 1024;
   uint32_t remote_window = 0;
+  // The id map as Dovecot holds it (key after kMapPrefix -> value), from
+  // the last LoadSnapshot and kept through our own writes, for the id map
+  // cache (id_map_cache.h). Saved only while every map write since the
+  // load is known to have succeeded.
+  std::map<std::string, std::string> known_map;
+  std::string known_stamp;  // the `mapstamp` value that goes with it
+  int64_t known_read_s = 0;
+  bool known_loaded = false, known_spoilt = false, known_dirty = false;
+  int map_writes_in_flight = 0;
 
   template <typename F>
   auto Guard(F f) {
@@ -653,12 +667,155 @@ struct LocalMailbox::Impl {
         }));
   }
 
+  // Every attribute write. One that changes the id map also sets
+  // `mapstamp` anew, in the same command (one Dovecot transaction): the
+  // stamp names the map (id_map_cache.h). So does the session's first write
+  // when the map has no stamp yet.
   void SetMeta(MetadataMap values, Next k) {
-    client->SetMetadata("", values, Guard([k](const CommandResult& r) {
+    auto first = values.lower_bound(kMapPrefix);
+    const bool map_write =
+        (known_loaded && known_stamp.empty()) ||
+        (first != values.end() && first->first.compare(0, kMapPrefix.size(), kMapPrefix) == 0);
+    std::shared_ptr<MetadataMap> changes;
+    if (map_write) {
+      values[kMapStampEntry] = NewMapStamp();
+      ++map_writes_in_flight;
+      if (known_loaded && !known_spoilt) changes = std::make_shared<MetadataMap>(values);
+    }
+    client->SetMetadata("", values, Guard([this, map_write, changes, k](const CommandResult& r) {
+                          if (map_write) {
+                            --map_writes_in_flight;
+                            if (!r.status.ok() || !changes) known_spoilt = true;
+                            if (!known_spoilt) KnowWritten(*changes);
+                          }
                           if (!r.status.ok())
                             return k(Status::Unavailable("SETMETADATA failed", r.text));
                           k(Status::OK());
                         }));
+  }
+
+  // --- The id map cache ----------------------------------------------------------
+  static std::string NewMapStamp() {
+    uint64_t v = 0;
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v) != 1) {
+      // Unique enough without it: the stamp only has to differ from the
+      // last one.
+      v = static_cast<uint64_t>(WallSeconds()) * 1000003u ^ static_cast<uint64_t>(MonoMs()) ^
+          (static_cast<uint64_t>(getpid()) << 40);
+    }
+    char buf[17];
+    snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+    return std::string("v1 id=") + buf;
+  }
+
+  // The id map of `md` (read whole from Dovecot at `read_s`) as known.
+  void KnowMap(const MetadataMap& md, int64_t read_s) {
+    known_map.clear();
+    for (auto it = md.lower_bound(kMapPrefix); it != md.end(); ++it) {
+      if (it->first.compare(0, kMapPrefix.size(), kMapPrefix) != 0) break;
+      if (it->second) known_map.emplace(it->first.substr(kMapPrefix.size()), *it->second);
+    }
+    auto st = md.find(kMapStampEntry);
+    known_stamp = st != md.end() && st->second ? *st->second : std::string();
+    known_read_s = read_s;
+    known_loaded = true;
+    known_spoilt = false;
+    known_dirty = true;
+  }
+
+  // A write that Dovecot took.
+  void KnowWritten(const MetadataMap& values) {
+    for (auto it = values.lower_bound(kMapPrefix); it != values.end(); ++it) {
+      if (it->first.compare(0, kMapPrefix.size(), kMapPrefix) != 0) break;
+      std::string key = it->first.substr(kMapPrefix.size());
+      if (it->second) {
+        known_map[key] = *it->second;
+      } else {
+        known_map.erase(key);
+      }
+    }
+    known_stamp = *values.at(kMapStampEntry);
+    known_dirty = true;
+  }
+
+  bool IdMapCacheOn() const { return !options.listing_dir.empty(); }
+
+  void SaveIdMap() {
+    if (!IdMapCacheOn() || !known_loaded || !known_dirty) return;
+    const std::string path = IdMapPath(options.listing_dir, user);
+    if (known_spoilt || map_writes_in_flight != 0 || known_stamp.empty() ||
+        known_stamp.size() > kMaxIdMapStampBytes) {
+      // What Dovecot holds now is not known for sure: the next session
+      // reads it whole (the stamp tells it so anyway; this saves it a read).
+      (void)cache_file::Remove(path);
+      known_dirty = false;
+      return;
+    }
+    IdMapCache c;
+    c.user = user;
+    c.stamp = known_stamp;
+    c.read_s = known_read_s;
+    c.entries = known_map;
+    Status s = WriteIdMap(path, c);
+    if (!s.ok()) LogDebug(user, "id map cache not kept: " + s.ToString());
+    known_dirty = false;
+  }
+
+  // The snapshot's attributes: everything under kRoot. With an id map cache
+  // whose stamp is Dovecot's `mapstamp`, the map comes from the cache and
+  // Dovecot is asked for the rest only.
+  void LoadAttributes(std::function<void(const Status&, MetadataMap&&)> k) {
+    known_loaded = false;
+    known_map.clear();
+    known_stamp.clear();
+    auto cache = std::make_shared<IdMapCache>();
+    bool have = false;
+    if (IdMapCacheOn()) {
+      Status r = ReadIdMap(IdMapPath(options.listing_dir, user), user, cache.get());
+      have = r.ok();
+      if (!r.ok() && !r.IsNotFound()) LogDebug(user, "id map cache not used: " + r.ToString());
+    }
+    if (!have) {
+      return client->GetMetadata(
+          "", {kRoot}, true, Guard([this, k](const CommandResult& r, MetadataMap&& md) {
+            if (!r.status.ok()) return k(Status::Unavailable("GETMETADATA failed", r.text), {});
+            KnowMap(md, WallSeconds());
+            k(Status::OK(), std::move(md));
+          }));
+    }
+    // Every subtree under kRoot but map/ (keep in step with docs/attributes.md).
+    client->GetMetadata(
+        "",
+        {kRoot + "/action", kGenerationEntry, kQuickEntry, kRoot + "/submitted", kMapStampEntry},
+        true, Guard([this, cache, k](const CommandResult& r, MetadataMap&& md) {
+          if (!r.status.ok()) return k(Status::Unavailable("GETMETADATA failed", r.text), {});
+          auto st = md.find(kMapStampEntry);
+          const std::string stamp = st != md.end() && st->second ? *st->second : std::string();
+          if (IdMapUsable(*cache, stamp, WallSeconds())) {
+            for (const auto& [key, value] : cache->entries) md.emplace(kMapPrefix + key, value);
+            LogDebug(user, "id map cache: " + std::to_string(cache->entries.size()) + " entries");
+            known_map = std::move(cache->entries);
+            known_stamp = stamp;
+            known_read_s = cache->read_s;
+            known_loaded = true;
+            known_spoilt = false;
+            known_dirty = false;
+            return k(Status::OK(), std::move(md));
+          }
+          LogDebug(user, std::string("id map cache ") +
+                             (cache->stamp == stamp ? "too old" : "of another stamp") +
+                             ": reading the id map");
+          auto rest = std::make_shared<MetadataMap>(std::move(md));
+          client->GetMetadata("", {kRoot + "/map"}, true,
+                              Guard([this, rest, k](const CommandResult& r2, MetadataMap&& map) {
+                                if (!r2.status.ok()) {
+                                  return k(Status::Unavailable("GETMETADATA failed", r2.text), {});
+                                }
+                                for (auto& [key, value] : map) (*rest)[key] = std::move(value);
+                                KnowMap(*rest, WallSeconds());
+                                k(Status::OK(), std::move(*rest));
+                              }));
+        }));
   }
 
   // Writes the maps in order. Consecutive maps are merged (a later value of
@@ -1033,31 +1190,30 @@ struct LocalMailbox::Impl {
     fingerprint([this, st, fail](const Status& s, std::string fp) {
       if (!s.ok()) return fail(s);
       start_fp = std::move(fp);
-      client->GetMetadata(
-          "", {kRoot}, true, Guard([this, st, fail](const CommandResult& r, MetadataMap&& md) {
-            if (!r.status.ok()) return fail(Status::Unavailable("GETMETADATA failed", r.text));
-            st->md = std::move(md);
-            st->metadata_ms = MonoMs();
-            auto mapped = WithMovedMappings(st->md, MappedUids(st->md));
-            ListBox(kInbox, mapped,
-                    [this, st, mapped, fail](const Status& s2, uint32_t uv,
-                                             std::vector<LocalMessage> msgs) {
-                      if (!s2.ok()) return fail(s2);
-                      st->inbox_uv = uv;
-                      st->inbox = std::move(msgs);
-                      st->inbox_ms = MonoMs();
-                      auto after_trash = [this, st, fail](const Status& s3, uint32_t tuv,
-                                                          std::vector<LocalMessage> tmsgs) {
-                        if (!s3.ok()) return fail(s3);
-                        st->trash_uv = tuv;
-                        st->trash = std::move(tmsgs);
-                        st->trash_ms = MonoMs();
-                        LoadSent(st, fail);
-                      };
-                      if (!trash_exists || trash == kInbox) return after_trash(Status::OK(), 0, {});
-                      ListBox(trash, mapped, after_trash);
-                    });
-          }));
+      LoadAttributes([this, st, fail](const Status& r, MetadataMap&& md) {
+        if (!r.ok()) return fail(r);
+        st->md = std::move(md);
+        st->metadata_ms = MonoMs();
+        auto mapped = WithMovedMappings(st->md, MappedUids(st->md));
+        ListBox(kInbox, mapped,
+                [this, st, mapped, fail](const Status& s2, uint32_t uv,
+                                         std::vector<LocalMessage> msgs) {
+                  if (!s2.ok()) return fail(s2);
+                  st->inbox_uv = uv;
+                  st->inbox = std::move(msgs);
+                  st->inbox_ms = MonoMs();
+                  auto after_trash = [this, st, fail](const Status& s3, uint32_t tuv,
+                                                      std::vector<LocalMessage> tmsgs) {
+                    if (!s3.ok()) return fail(s3);
+                    st->trash_uv = tuv;
+                    st->trash = std::move(tmsgs);
+                    st->trash_ms = MonoMs();
+                    LoadSent(st, fail);
+                  };
+                  if (!trash_exists || trash == kInbox) return after_trash(Status::OK(), 0, {});
+                  ListBox(trash, mapped, after_trash);
+                });
+      });
     });
   }
 
@@ -1754,6 +1910,10 @@ void LocalMailbox::LoadSnapshot(LoadDone done) {
 
 void LocalMailbox::LoadQuick(const std::string& token, QuickDone done) {
   impl_->LoadQuick(token, std::move(done));
+}
+
+void LocalMailbox::SaveIdMapCache() {
+  impl_->SaveIdMap();
 }
 
 bool LocalMailbox::wrote_quick_entry() const {

@@ -42,8 +42,9 @@ struct LocalMailboxOptions {
   // Messages larger than this are listed but never copied to the remote side.
   uint64_t max_message_bytes = 64u << 20;
   // Where the listing cache keeps what INBOX and Trash held at the last
-  // session (listing_cache.h); "" for none: every session lists every
-  // message.
+  // session (listing_cache.h), and the id map cache the id map
+  // (id_map_cache.h); "" for none: every session lists every message and
+  // reads the whole id map.
   std::string listing_dir;
 };
 
@@ -110,6 +111,11 @@ class LocalMailbox {
   // a quick entry, it makes the token for the next session.
   using QuickDone = std::function<void(const Status&, QuickCheck)>;
   void LoadQuick(const std::string& token, QuickDone done);
+
+  // Keeps the id map as this session leaves it in the id map cache
+  // (id_map_cache.h; with a listing_dir), or removes the cached one when a
+  // map write's outcome is unknown. Called once the session's writes ended.
+  void SaveIdMapCache();
 
   // The session wrote a quick entry with its generation (ApplyDurable) and
   // nothing deleted it since.

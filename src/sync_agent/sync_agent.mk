@@ -4,8 +4,10 @@ src_sync_agent_libmsagent_la_SOURCES = \
 	src/sync_agent/agent.cc src/sync_agent/agent.h \
 	src/sync_agent/agent_config.cc src/sync_agent/agent_config.h \
 	src/sync_agent/attribute_fields.cc src/sync_agent/attribute_fields.h \
+	src/sync_agent/cache_file.cc src/sync_agent/cache_file.h \
 	src/sync_agent/control_server.cc src/sync_agent/control_server.h \
 	src/sync_agent/event_ptrs.h \
+	src/sync_agent/id_map_cache.cc src/sync_agent/id_map_cache.h \
 	src/sync_agent/imap/imap_client.cc src/sync_agent/imap/imap_client.h \
 	src/sync_agent/imap/imap_parser.cc src/sync_agent/imap/imap_parser.h \
 	src/sync_agent/imap/uid_set.cc src/sync_agent/imap/uid_set.h \

@@ -628,6 +628,7 @@ void SyncDriver::MaybeFinish() {
     }
   }
   finished_ = true;
+  if (mailbox_) mailbox_->SaveIdMapCache();
   evtimer_del(timer_.get());
   evtimer_del(wait_timer_.get());
   if (session_id_ != 0) {
