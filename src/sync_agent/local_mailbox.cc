@@ -680,6 +680,7 @@ struct LocalMailbox::Impl {
     if (map_write) {
       values[kMapStampEntry] = NewMapStamp();
       ++map_writes_in_flight;
+      known_dirty = true;  // the cached map is no longer Dovecot's for sure
       if (known_loaded && !known_spoilt) changes = std::make_shared<MetadataMap>(values);
     }
     client->SetMetadata("", values, Guard([this, map_write, changes, k](const CommandResult& r) {

@@ -21,6 +21,8 @@
 #include "harness/process.h"
 #include "harness/temp_dir.h"
 #include "plugin/action_record.h"
+#include "sync_agent/cache_file.h"
+#include "sync_agent/id_map_cache.h"
 #include "sync_agent/listing_cache.h"
 #include "sync_agent/mail_submitter.h"
 
@@ -70,8 +72,9 @@ class LocalMailboxTest : public ::testing::Test {
     sock_dir_ = new TempDir();
     dovecot_ = new DovecotInstance();
     DovecotOptions o;
-    for (const char* u : {"load", "resync", "ops", "entries", "submit", "subfail", "smtp",
-                          "timeout", "restore", "batch", "moved", "quick", "trashfp", "listc"}) {
+    for (const char* u :
+         {"load", "resync", "ops", "entries", "submit", "subfail", "smtp", "timeout", "restore",
+          "batch", "moved", "quick", "trashfp", "listc", "idmapc"}) {
       o.users.push_back({u, "pw", "userdb_mobilesync_enabled=yes"});
     }
     o.plugin_settings = "mobilesync_agent_socket = " + sock_dir_->path() + "/agent.sock\n";
@@ -279,8 +282,8 @@ TEST_F(LocalMailboxTest, SnapshotFromPluginRecordedActionsMovesTheMapping) {
   EXPECT_EQ(t->meta.state, MessageState::kTrash);
   // Mapped (its mapping moves with it, below), so listed without its
   // Message-ID: its match key is its GUID.
-  const std::string fetched = UserSession(
-      {"SELECT Trash", "UID FETCH " + std::to_string(in_trash.uid) + " (X-GUID)"});
+  const std::string fetched =
+      UserSession({"SELECT Trash", "UID FETCH " + std::to_string(in_trash.uid) + " (X-GUID)"});
   ASSERT_NE(fetched.find("X-GUID "), std::string::npos) << fetched;
   std::string guid = fetched.substr(fetched.find("X-GUID ") + 7);
   guid = guid.substr(0, guid.find_first_of(") \r\n"));
@@ -813,6 +816,169 @@ TEST_F(LocalMailboxTest, ListingCacheSeesWhatAFullListingSees) {
     ASSERT_TRUE(ReadListing(inbox_file, "listc", "INBOX", &kept).ok()) << variant;
     EXPECT_EQ(kept.messages.begin()->second.guid.find("doctored"), std::string::npos);
   }
+  EXPECT_EQ(with_cache(), full());
+}
+
+// With the id map cache a session takes the id map from state_dir instead
+// of reading it from Dovecot, exactly while Dovecot's `mapstamp` is the one
+// the cache was kept with, and sees what a full read sees: through puts,
+// moves (the agent's and the user's), removals, destroys, a write whose
+// outcome is not known yet, and an administrator's edit that deleted the
+// stamp as docs/attributes.md says to.
+TEST_F(LocalMailboxTest, IdMapCacheSeesWhatAFullReadSees) {
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(dovecot_->Deliver("idmapc", MakeTestMessage("m" + std::to_string(i), "b")).ok());
+  }
+  TempDir dir;
+  LocalMailboxOptions cached;
+  cached.listing_dir = dir.path();
+  const std::string file = IdMapPath(dir.path(), "idmapc");
+  const std::string map_prefix = std::string(kRoot) + "/map/";
+  const std::string stamp_key = std::string(kRoot) + "/mapstamp";
+  auto describe = [](const Loaded& l) {
+    std::string out = Describe(l.snap);
+    for (const auto& [local, remote] : l.snap.map.pairs()) {
+      out += "map " + local.mailbox + "/" + std::to_string(local.uidvalidity) + "/" +
+             std::to_string(local.uid) + " -> " + std::to_string(remote) + "\n";
+    }
+    return out;
+  };
+  auto full = [&] {
+    Open("idmapc");
+    return describe(Load());
+  };
+  auto with_cache = [&] {
+    Open("idmapc", {}, false, cached);
+    return describe(Load());
+  };
+  // What the file holds is Dovecot's map, under Dovecot's stamp.
+  auto expect_file_is_dovecots = [&](size_t entries) {
+    IdMapCache c;
+    Status s = ReadIdMap(file, "idmapc", &c);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    auto attrs = Attributes();
+    std::map<std::string, std::string> map;
+    for (const auto& [key, value] : attrs) {
+      if (key.rfind(map_prefix, 0) == 0) map[key.substr(map_prefix.size())] = value;
+    }
+    EXPECT_TRUE(c.entries == map);
+    EXPECT_EQ(c.entries.size(), entries);
+    ASSERT_EQ(attrs.count(stamp_key), 1u);
+    EXPECT_EQ(c.stamp, attrs[stamp_key]);
+    EXPECT_EQ(c.stamp.rfind("v1 id=", 0), 0u) << c.stamp;
+  };
+  auto op = [](OpKind kind, const LocalId& local) {
+    Op o;
+    o.kind = kind;
+    o.local = local;
+    return o;
+  };
+
+  // No map and no stamp yet: nothing to keep.
+  Open("idmapc", {}, false, cached);
+  Loaded l = Load();
+  ASSERT_EQ(l.snap.messages.size(), 6u);
+  box_->SaveIdMapCache();
+  IdMapCache c;
+  EXPECT_TRUE(ReadIdMap(file, "idmapc", &c).IsNotFound());
+
+  // Map UIDs 1-5: every write sets a new stamp, the file keeps the last.
+  std::map<uint32_t, LocalId> by_uid;
+  for (const auto& m : l.snap.messages) by_uid[m.id.uid] = m.id;
+  std::string last_stamp;
+  for (uint32_t uid = 1; uid <= 5; ++uid) {
+    Op put = op(OpKind::kPutMapping, by_uid[uid]);
+    put.remote = 100 + uid;
+    ASSERT_TRUE(Apply(put).status.ok());
+    auto attrs = Attributes();
+    EXPECT_NE(attrs[stamp_key], last_stamp);
+    last_stamp = attrs[stamp_key];
+  }
+  box_->SaveIdMapCache();
+  expect_file_is_dovecots(5);
+  const std::string mapped = full();
+  EXPECT_EQ(with_cache(), mapped);
+  EXPECT_NE(mapped.find(" -> 103\n"), std::string::npos) << mapped;
+
+  // The cache is what the session used: an entry changed in it shows...
+  ASSERT_TRUE(ReadIdMap(file, "idmapc", &c).ok());
+  IdMapCache doctored = c;
+  const std::string uv = std::to_string(by_uid[3].uidvalidity);
+  ASSERT_EQ(doctored.entries.count(uv + "-3"), 1u);
+  std::string& v = doctored.entries[uv + "-3"];
+  v.replace(v.find("remote=103"), 10, "remote=999");
+  ASSERT_TRUE(WriteIdMap(file, doctored).ok());
+  EXPECT_NE(with_cache().find(" -> 999\n"), std::string::npos);
+  // ...but not when it is too old, another user's or damaged.
+  for (int variant = 0; variant < 3; ++variant) {
+    IdMapCache bad = doctored;
+    if (variant == 0) bad.read_s -= kMaxIdMapAgeS + 10;
+    if (variant == 1) bad.user = "load";
+    std::string text = EncodeIdMap(bad);
+    if (variant == 2) text[text.size() / 2] ^= 1;
+    ASSERT_TRUE(cache_file::Replace(file, text).ok());
+    EXPECT_EQ(with_cache(), mapped) << variant;
+  }
+  ASSERT_TRUE(WriteIdMap(file, c).ok());
+
+  // The user moves UID 1 to Trash (the plugin records it; the mapping moves
+  // with the session's first write); the agent moves UID 2, removes the
+  // mapping of UID 3 and destroys UID 4.
+  UserSession({"SELECT INBOX", "UID MOVE 1 Trash"});
+  Open("idmapc", {}, false, cached);
+  l = Load();
+  ASSERT_FALSE(l.snap.actions.empty());
+  const LocalId user_moved = l.snap.actions.back().local;
+  EXPECT_EQ(user_moved.mailbox, "Trash");
+  ASSERT_NE(l.snap.map.FindRemote(user_moved), nullptr);
+  EXPECT_EQ(*l.snap.map.FindRemote(user_moved), 101u);
+  Op trash = op(OpKind::kSetLocalState, by_uid[2]);
+  trash.state = MessageState::kTrash;
+  Applied moved = Apply(trash);
+  ASSERT_TRUE(moved.status.ok()) << moved.status.ToString();
+  EXPECT_EQ(moved.id.mailbox, "Trash");
+  ASSERT_TRUE(Apply(op(OpKind::kRemoveMapping, by_uid[3])).status.ok());
+  ASSERT_TRUE(Apply(op(OpKind::kDestroyLocal, by_uid[4])).status.ok());
+  ASSERT_TRUE(Apply(op(OpKind::kRemoveMapping, by_uid[4])).status.ok());
+  box_->SaveIdMapCache();
+  expect_file_is_dovecots(3);  // UID 1 and 2 (in Trash now) and 5
+  const std::string after = full();
+  EXPECT_EQ(with_cache(), after);
+  EXPECT_NE(after, mapped);
+  EXPECT_EQ(after.find(" -> 103\n"), std::string::npos) << after;
+  EXPECT_NE(after.find("map Trash/"), std::string::npos) << after;
+
+  // A write whose answer has not come when the session ends: the cache is
+  // removed (what Dovecot holds is not known), and the next session reads
+  // the map.
+  Open("idmapc", {}, false, cached);
+  l = Load();
+  bool done = false;
+  Op put = op(OpKind::kPutMapping, by_uid[6]);
+  put.remote = 106;
+  box_->Apply(put, "", [&](const Status& s, const LocalId&) {
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    done = true;
+  });
+  box_->SaveIdMapCache();
+  EXPECT_TRUE(ReadIdMap(file, "idmapc", &c).IsNotFound());
+  ASSERT_TRUE(RunUntil(base_.get(), [&] { return done; }));
+  const std::string with_six = full();
+  EXPECT_NE(with_six.find(" -> 106\n"), std::string::npos) << with_six;
+  EXPECT_EQ(with_cache(), with_six);
+  box_->SaveIdMapCache();  // read whole: kept again
+  expect_file_is_dovecots(4);
+
+  // An administrator edits an entry and deletes the stamp: the cache is not
+  // used, and the next session that writes the map stamps it again.
+  SetAttribute("map/" + uv + "-5", "v1 remote=555 box=INBOX guid=x");
+  UserCmd("SETMETADATA \"\" (" + stamp_key + " NIL)");
+  const std::string edited = full();
+  EXPECT_NE(edited.find(" -> 555\n"), std::string::npos) << edited;
+  EXPECT_EQ(with_cache(), edited);
+  ASSERT_TRUE(Apply(op(OpKind::kRemoveMapping, by_uid[6])).status.ok());
+  box_->SaveIdMapCache();
+  expect_file_is_dovecots(3);
   EXPECT_EQ(with_cache(), full());
 }
 

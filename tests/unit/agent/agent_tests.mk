@@ -3,6 +3,7 @@
 check_PROGRAMS += tests/unit/agent/agent_test
 tests_unit_agent_agent_test_SOURCES = \
 	tests/unit/agent/agent_config_test.cc \
+	tests/unit/agent/id_map_cache_test.cc \
 	tests/unit/agent/imap_parser_test.cc \
 	tests/unit/agent/listing_cache_test.cc \
 	tests/unit/agent/scheduler_test.cc \
