@@ -247,6 +247,14 @@ struct LocalMailbox::Impl {
   std::map<LocalId, std::string> guids;
   // Their sizes (RFC822.SIZE), to bound batched body fetches.
   std::map<LocalId, uint64_t> sizes;
+  // Bodies fetched with the snapshot (AddMessageIds), taken by FetchBodies.
+  std::map<LocalId, std::string> prefetched;
+  // What the snapshot fetches ahead: the messages that arrived in INBOX
+  // since the last session's listing are the ones an update sync inserts,
+  // and fetching them while INBOX is still selected saves selecting it
+  // again after Trash (~20 ms at 10,000 messages).
+  static constexpr size_t kSnapshotPrefetchCount = 64;
+  static constexpr uint64_t kSnapshotPrefetchBytes = 16u << 20;
   // The mailbox fingerprint read at the start of the last LoadSnapshot,
   // whether an op has changed the mailbox since, and the session's N.
   std::string start_fp;
@@ -576,7 +584,8 @@ struct LocalMailbox::Impl {
                                    std::to_string(listing->messages.size()) + " messages, " +
                                    std::to_string(n_changed) + " changed");
                 std::vector<LocalMessage> msgs = FromListing(box, uv, *listing);
-                AddMessageIds(box, uv, mapped, std::move(msgs), listing, k);
+                AddMessageIds(box, uv, mapped, std::move(msgs), listing, k,
+                              /*prefetch=*/box == kInbox);
               }));
         }),
         [present, esearch](const imap::ImapResponse& r) {
@@ -619,10 +628,13 @@ struct LocalMailbox::Impl {
   // The Message-ID (match key) of the unmapped messages of a listing made
   // without it; the others keep their GUID as match key. `record`: known
   // Message-IDs are taken from it, those fetched go into it, and it is
-  // kept as the box's listing.
+  // kept as the box's listing. `prefetch` (a listing of changes): the
+  // messages whose Message-ID is fetched are new since the last listing,
+  // and their bodies are fetched too, in the same round trip, up to
+  // kSnapshotPrefetchCount / kSnapshotPrefetchBytes (`prefetched`).
   void AddMessageIds(const std::string& box, uint32_t uv, Mapped mapped,
-                     std::vector<LocalMessage> msgs, std::shared_ptr<BoxListing> record,
-                     ListDone k) {
+                     std::vector<LocalMessage> msgs, std::shared_ptr<BoxListing> record, ListDone k,
+                     bool prefetch = false) {
     auto list = std::make_shared<std::vector<LocalMessage>>(std::move(msgs));
     auto index = std::make_shared<std::map<uint64_t, size_t>>();
     std::vector<uint64_t> uids;
@@ -644,27 +656,93 @@ struct LocalMailbox::Impl {
       if (record) SaveListing(box, *record);
       return k(Status::OK(), uv, std::move(*list));
     }
-    client->UidFetch(
-        imap::UidSet(uids), kFetchHeader, Guard([list, index, record](FetchedMessage&& m) {
-          auto it = index->find(m.uid);
-          if (it == index->end() || !m.has_body) return;
-          std::string id = HeaderValue(m.body, "message-id");
-          if (record) {
-            auto known = record->messages.find(static_cast<uint32_t>(m.uid));
-            if (known != record->messages.end() && id.size() <= kMaxListedMessageIdBytes) {
-              known->second.has_message_id = true;
-              known->second.message_id = id;
+    auto ids = std::make_shared<MessageIdSink>(list, index, record);
+    auto headers = [this, box, uv, list, record, ids, k](std::vector<uint64_t> rest) {
+      auto done = [this, box, uv, list, record, k](const Status& s) {
+        if (!s.ok()) return k(s, uv, {});
+        if (record) SaveListing(box, *record);
+        k(Status::OK(), uv, std::move(*list));
+      };
+      if (rest.empty()) return done(Status::OK());
+      client->UidFetch(
+          imap::UidSet(rest), kFetchHeader, Guard([ids](FetchedMessage&& m) { ids->Take(m); }),
+          Guard([box, done](const CommandResult& r) {
+            if (!r.status.ok()) {
+              return done(Status::Unavailable("UID FETCH in " + box + " failed", r.text));
             }
-          }
-          if (!id.empty()) (*list)[it->second].meta.match_key = std::move(id);
-        }),
-        Guard([this, box, uv, list, record, k](const CommandResult& r) {
-          if (!r.status.ok()) {
-            return k(Status::Unavailable("UID FETCH in " + box + " failed", r.text), uv, {});
-          }
-          if (record) SaveListing(box, *record);
-          k(Status::OK(), uv, std::move(*list));
-        }));
+            done(Status::OK());
+          }));
+    };
+    if (!prefetch) return headers(std::move(uids));
+    PrefetchBodies(box, uv, std::move(uids), ids, headers);
+  }
+
+  // Takes the Message-ID out of a FETCH answer (its header fields or its
+  // whole body) for the listing and the engine message.
+  struct MessageIdSink {
+    MessageIdSink(std::shared_ptr<std::vector<LocalMessage>> l,
+                  std::shared_ptr<std::map<uint64_t, size_t>> i, std::shared_ptr<BoxListing> r)
+        : list(std::move(l)), index(std::move(i)), record(std::move(r)) {}
+    void Take(const FetchedMessage& m) {
+      auto it = index->find(m.uid);
+      if (it == index->end() || !m.has_body) return;
+      std::string id = HeaderValue(m.body, "message-id");
+      if (record) {
+        auto known = record->messages.find(static_cast<uint32_t>(m.uid));
+        if (known != record->messages.end() && id.size() <= kMaxListedMessageIdBytes) {
+          known->second.has_message_id = true;
+          known->second.message_id = id;
+        }
+      }
+      if (!id.empty()) (*list)[it->second].meta.match_key = std::move(id);
+    }
+    std::shared_ptr<std::vector<LocalMessage>> list;
+    std::shared_ptr<std::map<uint64_t, size_t>> index;
+    std::shared_ptr<BoxListing> record;
+  };
+
+  // Fetches the bodies of the first of `uids` (ascending, of the selected
+  // `box`) within the bounds into `prefetched`, their Message-IDs into
+  // `ids`, then calls `rest` with the UIDs whose Message-ID is still
+  // needed. Not pipelined with that header fetch: Dovecot may run two
+  // FETCH commands at once, and an untagged FETCH names no command. A
+  // failure only means the bodies are fetched again when needed.
+  template <typename F>
+  void PrefetchBodies(const std::string& box, uint32_t uv, std::vector<uint64_t> uids,
+                      std::shared_ptr<MessageIdSink> ids, F rest) {
+    std::vector<uint64_t> pick;
+    uint64_t bytes = 0;
+    for (uint64_t uid : uids) {
+      if (pick.size() >= kSnapshotPrefetchCount) break;
+      auto size = sizes.find(LocalId{box, uv, static_cast<uint32_t>(uid)});
+      if (size == sizes.end() || bytes + size->second > kSnapshotPrefetchBytes) break;
+      bytes += size->second;
+      pick.push_back(uid);
+    }
+    if (pick.empty()) return rest(std::move(uids));
+    auto wanted = std::make_shared<std::set<uint64_t>>(pick.begin(), pick.end());
+    auto got = std::make_shared<std::map<LocalId, std::string>>();
+    auto all = std::make_shared<std::vector<uint64_t>>(std::move(uids));
+    client->UidFetch(imap::UidSet(pick), "(UID BODY.PEEK[])",
+                     Guard([box, uv, wanted, got, ids](FetchedMessage&& m) {
+                       if (!m.has_body || wanted->count(m.uid) == 0) return;
+                       ids->Take(m);
+                       (*got)[LocalId{box, uv, static_cast<uint32_t>(m.uid)}] = std::move(m.body);
+                     }),
+                     Guard([this, box, uv, got, all, rest](const CommandResult& r) {
+                       std::vector<uint64_t> left;
+                       if (!r.status.ok()) {
+                         LogDebug(user, "bodies not fetched ahead: " + r.status.ToString());
+                         left = std::move(*all);
+                       } else {
+                         for (uint64_t uid : *all) {
+                           if (got->count(LocalId{box, uv, static_cast<uint32_t>(uid)}) == 0)
+                             left.push_back(uid);
+                         }
+                         for (auto& [id, body] : *got) prefetched[id] = std::move(body);
+                       }
+                       rest(std::move(left));
+                     }));
   }
 
   // Every attribute write. One that changes the id map also sets
@@ -1171,6 +1249,7 @@ struct LocalMailbox::Impl {
     selected.clear();
     guids.clear();
     sizes.clear();
+    prefetched.clear();
     auto fail = [st](const Status& s) {
       st->done(Status(s), engine::AgentSnapshot(), SnapshotInfo());
     };
@@ -1853,19 +1932,30 @@ struct LocalMailbox::Impl {
     });
   }
 
-  void FetchBodies(const std::vector<LocalId>& ids, BodiesDone done) {
-    if (ids.empty()) return done(Status::OK(), {});
+  void FetchBodies(const std::vector<LocalId>& all, BodiesDone done) {
+    // What the snapshot fetched ahead needs no SELECT and no round trip.
+    auto out = std::make_shared<std::map<LocalId, std::string>>();
+    std::vector<LocalId> ids;
+    for (const LocalId& id : all) {
+      auto it = prefetched.find(id);
+      if (it == prefetched.end()) {
+        ids.push_back(id);
+        continue;
+      }
+      (*out)[id] = std::move(it->second);
+      prefetched.erase(it);
+    }
+    if (ids.empty()) return done(Status::OK(), std::move(*out));
     const LocalId first = ids.front();
-    SelectFor(first, [this, ids, first, done](const Status& s, bool gone) {
+    SelectFor(first, [this, ids, first, out, done](const Status& s, bool gone) {
       if (!s.ok()) return done(s, {});
-      if (gone) return done(Status::OK(), {});
+      if (gone) return done(Status::OK(), std::move(*out));
       std::vector<uint64_t> uids;
       for (const LocalId& id : ids) {
         if (id.mailbox == first.mailbox && id.uidvalidity == first.uidvalidity)
           uids.push_back(id.uid);
       }
       auto wanted = std::make_shared<std::set<uint64_t>>(uids.begin(), uids.end());
-      auto out = std::make_shared<std::map<LocalId, std::string>>();
       client->UidFetch(
           imap::UidSet(uids), "(UID BODY.PEEK[])", Guard([first, wanted, out](FetchedMessage&& m) {
             if (!m.has_body || wanted->count(m.uid) == 0) return;

@@ -131,7 +131,9 @@ class LocalMailbox {
 
   // The bytes of several messages of one mailbox (same mailbox and
   // UIDVALIDITY) in one UID FETCH. Messages that are gone are missing from
-  // the result.
+  // the result. Bodies the snapshot fetched ahead (the messages new in
+  // INBOX since the listing cache's last listing, within a bound) are
+  // handed out once, without a SELECT or a round trip.
   using BodiesDone = std::function<void(const Status&, std::map<engine::LocalId, std::string>)>;
   void FetchBodies(const std::vector<engine::LocalId>& ids, BodiesDone done);
 

@@ -307,6 +307,55 @@ TEST_F(ImapClientTest, PipelinesManyCommandsEachAnsweredOnce) {
   for (int n : answers) EXPECT_EQ(n, 1);
 }
 
+// Dovecot runs pipelined FETCH commands in parallel, so their untagged
+// answers interleave and name no command: each UID FETCH gets the messages
+// of its own UID set, every one of them, and no other.
+TEST_F(ImapClientTest, PipelinedFetchesEachGetTheirOwnMessages) {
+  auto c = Connect("bob");
+  ASSERT_TRUE(Run([&](auto d) { c->Command("CREATE Pipe", d); }).status.ok());
+  std::vector<uint64_t> uids;
+  for (int i = 0; i < 12; ++i) {
+    const std::string body =
+        "Subject: m" + std::to_string(i) + "\r\n\r\n" + std::string(2000 + i * 3000, 'x') + "\r\n";
+    uint64_t uid = 0;
+    bool done = false;
+    c->Append("Pipe", "", "", body, [&](const CommandResult& r, const AppendUid& u) {
+      EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+      uid = u.uid;
+      done = true;
+    });
+    ASSERT_TRUE(RunUntil(base_.get(), [&] { return done; }));
+    uids.push_back(uid);
+  }
+  bool selected = false;
+  c->Select("Pipe", false, false, [&](const CommandResult& r, const MailboxInfo&) {
+    EXPECT_TRUE(r.status.ok());
+    selected = true;
+  });
+  ASSERT_TRUE(RunUntil(base_.get(), [&] { return selected; }));
+  for (int round = 0; round < 5; ++round) {
+    // One command for the first six, then one per message, all pipelined.
+    std::vector<std::vector<uint64_t>> sets = {{uids.begin(), uids.begin() + 6}};
+    for (size_t i = 6; i < uids.size(); ++i) sets.push_back({uids[i]});
+    std::vector<std::vector<uint64_t>> got(sets.size());
+    size_t finished = 0;
+    for (size_t k = 0; k < sets.size(); ++k) {
+      c->UidFetch(
+          UidSet(sets[k]), "(UID BODY.PEEK[])",
+          [&got, k](FetchedMessage&& m) { got[k].push_back(m.uid); },
+          [&finished](const CommandResult& r) {
+            EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+            ++finished;
+          });
+    }
+    ASSERT_TRUE(RunUntil(base_.get(), [&] { return finished == sets.size(); }));
+    for (size_t k = 0; k < sets.size(); ++k) {
+      std::sort(got[k].begin(), got[k].end());
+      EXPECT_EQ(got[k], sets[k]) << "round " << round << ", command " << k;
+    }
+  }
+}
+
 TEST_F(ImapClientTest, CloseCancelsEveryCommandExactlyOnce) {
   auto c = Connect("bob");
   int cancelled = 0, other = 0;

@@ -74,7 +74,7 @@ class LocalMailboxTest : public ::testing::Test {
     DovecotOptions o;
     for (const char* u :
          {"load", "resync", "ops", "entries", "submit", "subfail", "smtp", "timeout", "restore",
-          "batch", "moved", "quick", "trashfp", "listc", "idmapc"}) {
+          "batch", "moved", "quick", "trashfp", "listc", "idmapc", "prefetch"}) {
       o.users.push_back({u, "pw", "userdb_mobilesync_enabled=yes"});
     }
     o.plugin_settings = "mobilesync_agent_socket = " + sock_dir_->path() + "/agent.sock\n";
@@ -980,6 +980,60 @@ TEST_F(LocalMailboxTest, IdMapCacheSeesWhatAFullReadSees) {
   box_->SaveIdMapCache();
   expect_file_is_dovecots(3);
   EXPECT_EQ(with_cache(), full());
+}
+
+// With the listing cache, a snapshot also fetches the bodies of the
+// messages new in INBOX since the last listing (the ones an update sync
+// inserts), at most 64 of them, while INBOX is selected; FetchBodies hands
+// each out once. Shown by expunging them after the snapshot: what was
+// fetched ahead still comes back, the rest is gone.
+TEST_F(LocalMailboxTest, SnapshotFetchesNewBodiesAheadOnce) {
+  TempDir dir;
+  LocalMailboxOptions cached;
+  cached.listing_dir = dir.path();
+  ASSERT_TRUE(dovecot_->Deliver("prefetch", MakeTestMessage("old", "old body")).ok());
+  Open("prefetch", {}, false, cached);
+  Loaded first = Load();  // lists everything: nothing is fetched ahead
+  ASSERT_EQ(first.snap.messages.size(), 1u);
+  const LocalId old_id = first.snap.messages[0].id;
+  for (int i = 0; i < 66; ++i) {
+    ASSERT_TRUE(dovecot_
+                    ->Deliver("prefetch", MakeTestMessage("new" + std::to_string(i),
+                                                          "body " + std::to_string(i)))
+                    .ok());
+  }
+  Open("prefetch", {}, false, cached);
+  Loaded l = Load();
+  ASSERT_EQ(l.snap.messages.size(), 67u);
+  std::vector<LocalId> all;
+  for (const auto& m : l.snap.messages) all.push_back(m.id);
+  std::sort(all.begin(), all.end(),
+            [](const LocalId& a, const LocalId& b) { return a.uid < b.uid; });
+  ASSERT_EQ(all[0], old_id);
+  UserSession({"SELECT INBOX", "UID STORE 1:* +FLAGS (\\Deleted)", "EXPUNGE"});
+
+  auto fetch = [&](const std::vector<LocalId>& ids) {
+    std::map<LocalId, std::string> out;
+    bool done = false;
+    box_->FetchBodies(ids, [&](const Status& s, std::map<LocalId, std::string> bodies) {
+      EXPECT_TRUE(s.ok()) << s.ToString();
+      out = std::move(bodies);
+      done = true;
+    });
+    EXPECT_TRUE(RunUntil(base_.get(), [&] { return done; }));
+    return out;
+  };
+  std::map<LocalId, std::string> bodies = fetch(all);
+  EXPECT_EQ(bodies.size(), 64u);  // the first 64 new ones; not the old one, not the last 2
+  EXPECT_EQ(bodies.count(old_id), 0u);
+  for (size_t i = 1; i <= 64; ++i) {
+    ASSERT_EQ(bodies.count(all[i]), 1u) << i;
+    EXPECT_NE(bodies[all[i]].find("body " + std::to_string(i - 1)), std::string::npos) << i;
+    EXPECT_NE(bodies[all[i]].find("Subject: new" + std::to_string(i - 1) + "\r\n"),
+              std::string::npos);
+  }
+  EXPECT_EQ(bodies.count(all[65]) + bodies.count(all[66]), 0u);
+  EXPECT_TRUE(fetch({all[1]}).empty());  // handed out once; now really gone
 }
 
 // The token's own format: round trip, bounds, every required field.

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "sync_agent/imap/uid_set.h"
 
 namespace mobilesync::agent::imap {
 namespace {
@@ -543,7 +544,11 @@ void ImapClient::Select(const std::string& mailbox, bool read_only, bool condsto
 
 void ImapClient::UidFetch(const std::string& uid_set, const std::string& items,
                           std::function<void(FetchedMessage&&)> on_message, Done done) {
-  auto handler = [on_message = std::move(on_message)](const ImapResponse& r) {
+  // Pipelined FETCH commands are answered interleaved: each claims only the
+  // UIDs it asked for (a set with "*" claims every FETCH with a UID).
+  auto ranges = std::make_shared<UidRanges>();
+  if (!ranges->Parse(uid_set)) ranges.reset();
+  auto handler = [on_message = std::move(on_message), ranges](const ImapResponse& r) {
     if (r.name != "FETCH" || !r.number || r.args.empty() || !r.args[0].is_list()) return false;
     const std::vector<ImapValue>& kv = r.args[0].list;
     FetchedMessage m;
@@ -572,7 +577,7 @@ void ImapClient::UidFetch(const std::string& uid_set, const std::string& items,
       }
     }
     // A FETCH without UID is an unsolicited flag update, not our answer.
-    if (!has_uid) return false;
+    if (!has_uid || (ranges && !ranges->Contains(m.uid))) return false;
     on_message(std::move(m));
     return true;
   };

@@ -41,4 +41,39 @@ bool ParseUidSet(std::string_view set, size_t max, std::vector<uint64_t>* out) {
   return true;
 }
 
+bool UidRanges::Parse(std::string_view set) {
+  ranges_.clear();
+  if (set.empty()) return false;
+  std::vector<std::pair<uint64_t, uint64_t>> parts;
+  while (!set.empty()) {
+    const size_t comma = set.find(',');
+    std::string_view part = set.substr(0, comma);
+    if (comma != std::string_view::npos && comma + 1 == set.size()) return false;  // "1,"
+    set.remove_prefix(comma == std::string_view::npos ? set.size() : comma + 1);
+    const size_t colon = part.find(':');
+    uint64_t low = 0, high = 0;
+    if (!ParseU64(part.substr(0, colon), &low)) return false;
+    high = low;
+    if (colon != std::string_view::npos && !ParseU64(part.substr(colon + 1), &high)) return false;
+    if (high < low) std::swap(low, high);
+    if (low == 0 || high > UINT32_MAX) return false;
+    parts.emplace_back(low, high);
+  }
+  std::sort(parts.begin(), parts.end());
+  for (const auto& p : parts) {
+    if (!ranges_.empty() && p.first <= ranges_.back().second + 1) {
+      ranges_.back().second = std::max(ranges_.back().second, p.second);
+    } else {
+      ranges_.push_back(p);
+    }
+  }
+  return true;
+}
+
+bool UidRanges::Contains(uint64_t uid) const {
+  // The last range starting at or below uid.
+  auto it = std::upper_bound(ranges_.begin(), ranges_.end(), std::make_pair(uid, UINT64_MAX));
+  return it != ranges_.begin() && uid <= std::prev(it)->second;
+}
+
 }  // namespace mobilesync::agent::imap

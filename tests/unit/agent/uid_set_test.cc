@@ -60,5 +60,27 @@ TEST(UidSet, WhatItWritesItReadsBack) {
   }
 }
 
+TEST(UidRanges, NamesExactlyTheUidsOfTheSet) {
+  UidRanges r;
+  ASSERT_TRUE(r.Parse("7,2:4,9:8,20"));  // any order, ranges either way round
+  for (uint64_t uid : {2u, 3u, 4u, 7u, 8u, 9u, 20u}) EXPECT_TRUE(r.Contains(uid)) << uid;
+  for (uint64_t uid : {0ull, 1ull, 5ull, 6ull, 10ull, 19ull, 21ull, 4294967295ull})
+    EXPECT_FALSE(r.Contains(uid)) << uid;
+  ASSERT_TRUE(r.Parse("1:4294967295"));
+  EXPECT_TRUE(r.Contains(1) && r.Contains(4294967295));
+  EXPECT_FALSE(r.Contains(0) || r.Contains(4294967296));
+  ASSERT_TRUE(r.Parse("5,5:6,3:5"));  // overlapping: merged
+  EXPECT_TRUE(r.Contains(3) && r.Contains(6));
+  EXPECT_FALSE(r.Contains(2) || r.Contains(7));
+  for (const char* bad : {"", "1:*", "*", "0", "1,", ",1", "1:0", "a", "1::2", "4294967296"}) {
+    EXPECT_FALSE(r.Parse(bad)) << bad;
+  }
+  // What UidSet writes for scattered UIDs: each found by a search, not a walk.
+  std::vector<uint64_t> uids;
+  for (uint64_t u = 1; u <= 20000; u += 2) uids.push_back(u);
+  ASSERT_TRUE(r.Parse(UidSet(uids)));
+  for (uint64_t u = 1; u <= 20001; ++u) EXPECT_EQ(r.Contains(u), u % 2 == 1 && u < 20000) << u;
+}
+
 }  // namespace
 }  // namespace mobilesync::agent::imap
