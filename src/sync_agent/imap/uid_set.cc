@@ -21,7 +21,13 @@ std::string UidSet(std::vector<uint64_t> uids) {
   return out;
 }
 
-bool ParseUidSet(std::string_view set, size_t max, std::vector<uint64_t>* out) {
+namespace {
+
+// Calls f(low, high) for each "n" or "n:m" of a comma-separated set, as
+// written (low may be above high); false when a part is not one, or when f
+// says so.
+template <typename F>
+bool ForEachRange(std::string_view set, F f) {
   if (set.empty()) return false;
   while (!set.empty()) {
     const size_t comma = set.find(',');
@@ -33,32 +39,33 @@ bool ParseUidSet(std::string_view set, size_t max, std::vector<uint64_t>* out) {
     if (!ParseU64(part.substr(0, colon), &low)) return false;
     high = low;
     if (colon != std::string_view::npos && !ParseU64(part.substr(colon + 1), &high)) return false;
-    if (low == 0 || high < low || high > UINT32_MAX) return false;
-    if (!out->empty() && low <= out->back()) return false;  // not ascending, or overlapping
-    if (out->size() > max || high - low >= max - out->size()) return false;
-    for (uint64_t u = low; u <= high; ++u) out->push_back(u);
+    if (!f(low, high)) return false;
   }
   return true;
 }
 
+}  // namespace
+
+bool ParseUidSet(std::string_view set, size_t max, std::vector<uint64_t>* out) {
+  return ForEachRange(set, [max, out](uint64_t low, uint64_t high) {
+    if (low == 0 || high < low || high > UINT32_MAX) return false;
+    if (!out->empty() && low <= out->back()) return false;  // not ascending, or overlapping
+    if (out->size() > max || high - low >= max - out->size()) return false;
+    for (uint64_t u = low; u <= high; ++u) out->push_back(u);
+    return true;
+  });
+}
+
 bool UidRanges::Parse(std::string_view set) {
   ranges_.clear();
-  if (set.empty()) return false;
   std::vector<std::pair<uint64_t, uint64_t>> parts;
-  while (!set.empty()) {
-    const size_t comma = set.find(',');
-    std::string_view part = set.substr(0, comma);
-    if (comma != std::string_view::npos && comma + 1 == set.size()) return false;  // "1,"
-    set.remove_prefix(comma == std::string_view::npos ? set.size() : comma + 1);
-    const size_t colon = part.find(':');
-    uint64_t low = 0, high = 0;
-    if (!ParseU64(part.substr(0, colon), &low)) return false;
-    high = low;
-    if (colon != std::string_view::npos && !ParseU64(part.substr(colon + 1), &high)) return false;
+  const bool ok = ForEachRange(set, [&parts](uint64_t low, uint64_t high) {
     if (high < low) std::swap(low, high);
     if (low == 0 || high > UINT32_MAX) return false;
     parts.emplace_back(low, high);
-  }
+    return true;
+  });
+  if (!ok) return false;
   std::sort(parts.begin(), parts.end());
   for (const auto& p : parts) {
     if (!ranges_.empty() && p.first <= ranges_.back().second + 1) {
